@@ -1,0 +1,39 @@
+# Everyday tasks. `make demo` and `make test` work on a fresh clone: both run `setup` first when needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared
+KERAS_CACHE := $(CURDIR)/.cache/keras
+RUN ?= runs/demo/run
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $@
+
+# Offline: a project-local Keras cache, primed with ../shared's ImageNet weights when they are there.
+demo: setup
+	@mkdir -p $(KERAS_CACHE)/models
+	@if [ -d $(SHARED)/weights ]; then ln -sf $(abspath $(SHARED))/weights/*.h5 $(KERAS_CACHE)/models/; fi
+	KERAS_HOME=$(KERAS_CACHE) $(BIN)/edge demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	@test -d $(RUN)/export || { echo "no exported run at $(RUN): run make demo first, or pass RUN=runs/NAME"; exit 2; }
+	$(BIN)/python benchmarks/latency.py $(RUN)
+	$(BIN)/python benchmarks/cold_start.py $(RUN)
+
+clean:
+	rm -rf $(VENV) .cache runs .pytest_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""`edge demo`: the whole job, offline, on a dataset of drawn shapes that the demo generates itself."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+from rich.console import Console
+from rich.table import Table
+
+from edge.runtime import Classifier
+
+SHAPES = ("circle", "square", "triangle", "star")
+MARKER = ".edge-demo"  #: marks a folder the demo made, so that a re-run may replace it and nothing else
+
+
+def run_demo(out: Path, weights: str = "imagenet", images_per_class: int = 60) -> None:
+    from edge.export import ExportConfig, export
+    from edge.train import TrainConfig, train
+    from edge.train.weights import WeightsUnavailable
+
+    console = Console(soft_wrap=True)
+    _reset(out)
+    data, samples = out / "shapes", out / "samples"
+    make_shapes(data, images_per_class, seed=0)
+    make_shapes(samples, 1, seed=1)
+    console.print(f"generated {images_per_class} images per class of {', '.join(SHAPES)} in {data}")
+
+    config = dict(data_dir=data, out=out / "run", alpha=0.35, image_size=96, epochs=8, fine_tune_epochs=4)
+    try:
+        run = train(TrainConfig(**config, weights=weights), console)
+    except WeightsUnavailable as error:
+        console.print(f"[yellow]{error}; continuing with random initialisation[/yellow]")
+        run = train(TrainConfig(**config, weights="none"), console)
+    artifacts = export(ExportConfig(run, int8=True), console)
+
+    table = Table("sample", *(f"{a.precision} ({a.method})" for a in artifacts), box=None)
+    classifiers = [Classifier(run / artifact.file) for artifact in artifacts]
+    for path in sorted(samples.rglob("*.jpg")):
+        cells = []
+        for classifier in classifiers:
+            best = classifier.predict(path, top_k=1)[0]
+            cells.append(f"{best.label} {best.score:.2f}")
+        table.add_row(f"{path.parent.name}/{path.name}", *cells)
+    console.print(table)
+    for artifact in artifacts:
+        console.print(
+            f"{artifact.file}: {artifact.precision} validation accuracy {artifact.metrics['accuracy']:.3f}"
+            f" ({artifact.metrics['size_bytes'] / 1e6:.2f} MB)"
+        )
+    console.print(f"try: edge infer {run / artifacts[-1].file} {samples}")
+
+
+def make_shapes(root: Path, per_class: int, seed: int, size: int = 128) -> None:
+    """Write `per_class` JPEGs of each shape: random colours, sizes, positions, rotations and noisy backgrounds."""
+    rng = np.random.default_rng(seed)
+    for shape in SHAPES:
+        (root / shape).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            _draw(shape, rng, size).save(root / shape / f"{shape}_{index:03d}.jpg", quality=90)
+
+
+def _draw(shape: str, rng: np.random.Generator, size: int) -> Image.Image:
+    background = rng.integers(0, 256, 3)
+    noise = rng.normal(0, 18, (size, size, 3))
+    image = Image.fromarray(np.clip(background + noise, 0, 255).astype(np.uint8))
+    colour = tuple(int(c) for c in (background + 128 + rng.integers(-40, 40, 3)) % 256)
+    radius = size * rng.uniform(0.2, 0.38)
+    cx, cy = (rng.uniform(radius, size - radius) for _ in range(2))
+    angle = rng.uniform(0, 2 * math.pi)
+    draw = ImageDraw.Draw(image)
+    if shape == "circle":
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
+    else:
+        corners = {"square": 4, "triangle": 3, "star": 10}[shape]
+        points = []
+        for k in range(corners):
+            r = radius * (0.45 if shape == "star" and k % 2 else 1.0)
+            theta = angle + 2 * math.pi * k / corners
+            points.append((cx + r * math.cos(theta), cy + r * math.sin(theta)))
+        draw.polygon(points, fill=colour)
+    return image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
+
+
+def _reset(out: Path) -> None:
+    if out.exists():
+        if not (out / MARKER).exists():
+            from edge.runtime import EdgeError
+
+            raise EdgeError(f"{out} exists and was not made by edge demo; pass another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).touch()

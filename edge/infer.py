@@ -1,0 +1,72 @@
+"""`edge infer`: classify files and folders, as a table for people or JSON lines for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from edge.runtime import Classifier, ImageError
+from edge.runtime.preprocess import IMAGE_EXTENSIONS
+
+
+def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | None, as_json: bool, verify: bool) -> int:
+    """Classify every image; return the exit code (1 when some images failed).
+
+    A single unreadable image is a usage error (raised); among several, each failure is reported on its own
+    and the rest are still classified.
+    """
+    classifier = Classifier(model, threads=threads, verify=verify)
+    files = expand_images(images)
+    if len(files) == 1:
+        rows = [(files[0], classifier.predict(files[0], top_k), None)]
+    else:
+        rows = (_classify(classifier, path, top_k) for path in files)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("image", overflow="fold")
+    for rank in range(1, top_k + 1):
+        table.add_column(f"top-{rank}", no_wrap=True)
+    failures = 0
+    for path, predictions, error in rows:
+        failures += error is not None
+        if as_json:
+            payload = (
+                {"image": str(path), "error": error}
+                if error
+                else {
+                    "image": str(path),
+                    "top_k": [{"label": p.label, "index": p.index, "score": p.score} for p in predictions],
+                }
+            )
+            print(json.dumps(payload, ensure_ascii=False), flush=True)
+        elif error:
+            print(f"error: {path}: {error}", file=sys.stderr)
+        else:
+            table.add_row(str(path), *(f"{p.label} {p.score:.3f}" for p in predictions))
+    if not as_json and table.row_count:
+        Console(width=None if sys.stdout.isatty() else 1000).print(table)  # never fold lines going to a file
+    return 1 if failures else 0
+
+
+def expand_images(paths: list[Path]) -> list[Path]:
+    """Files as given; directories replaced by the image files in them (sorted, recursively)."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+            if not found:
+                raise ImageError(f"{path}: directory has no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _classify(classifier: Classifier, path: Path, top_k: int):
+    try:
+        return path, classifier.predict(path, top_k), None
+    except ImageError as error:
+        return path, None, str(error).removeprefix(f"{path}: ")

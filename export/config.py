@@ -1,0 +1,29 @@
+"""`ExportConfig`: every option of `edge export`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.runtime import EdgeError
+
+
+@dataclass
+class ExportConfig:
+    run_dir: Path  #: a run directory made by `edge train`
+    int8: bool = False  #: also write an int8 TFLite model
+    ptq: bool = False  #: make the int8 model by post-training quantization only, instead of QAT
+    qat_epochs: int = 2  #: quantization-aware fine-tuning epochs on the training split
+    qat_lr: float = 1e-5  #: low, like phase 2: QAT adapts the trained weights to int8, it does not retrain them
+    calibration_images: int = 256  #: training images that set int8 activation ranges (PTQ and QAT start)
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        self.int8 = self.int8 or self.ptq
+        if self.qat_epochs < 1:
+            raise EdgeError(f"--qat-epochs {self.qat_epochs} must be at least 1 (or use --ptq)")
+        if self.qat_lr <= 0:
+            raise EdgeError(f"--qat-lr {self.qat_lr} must be positive")
+        if self.calibration_images < 1 or self.batch_size < 1:
+            raise EdgeError("--calibration-images and --batch-size must be at least 1")

@@ -1,0 +1,123 @@
+"""Quantization-aware fine-tuning with tensorflow-model-optimization, starting from the trained float weights."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+from edge.train.legacy_keras import keras
+from rich.console import Console
+from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+
+from .config import ExportConfig
+
+quantization = tfmot.quantization.keras
+
+#: Full uint8 pixel range: pinning the input quantizer to it makes the int8 model's input raw pixels.
+PIXEL_RANGE = (0.0, 255.0)
+
+
+class OutputQuantizeConfig(quantization.QuantizeConfig):
+    """Quantize only the output of a weightless layer tfmot has no config for, such as `Rescaling`.
+
+    This keeps the backbone's normalisation inside the graph (so the int8 model takes raw pixels) instead of
+    moving it out, which is what tfmot's "Layer rescaling is not supported" error would otherwise force.
+    """
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [
+            quantization.quantizers.MovingAverageQuantizer(
+                num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+            )
+        ]
+
+    def get_config(self):
+        return {}
+
+
+UNSUPPORTED_BY_TFMOT = (keras.layers.Rescaling,)
+
+
+def quantize_aware(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, config: ExportConfig, calibration: np.ndarray, console: Console
+) -> keras.Model:
+    """Return `model` fine-tuned with fake int8 quantization on (x, y), ready for full-integer conversion."""
+    for layer in model.layers:  # BatchNorm stays frozen, hence in inference mode, as in phase 2
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    quantized = quantize(model)
+    calibrate_ranges(quantized, calibration, config.batch_size)
+    quantized.compile(
+        optimizer=keras.optimizers.Adam(config.qat_lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    console.print(
+        f"quantization-aware fine-tuning: {config.qat_epochs} epoch(s) on {len(y)} images, "
+        f"learning rate {config.qat_lr:g}"
+    )
+    quantized.fit(x, y, batch_size=config.batch_size, epochs=config.qat_epochs, shuffle=True, verbose=2)
+    return quantized
+
+
+def quantize(model: keras.Model) -> keras.Model:
+    """`quantize_apply` on a copy of the flat model carrying its trained weights."""
+
+    def annotate(layer):
+        if isinstance(layer, UNSUPPORTED_BY_TFMOT):
+            return quantization.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
+        return layer
+
+    with quantization.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
+        annotated = keras.models.clone_model(model, clone_function=annotate)
+        annotated.set_weights(model.get_weights())
+        quantized = quantization.quantize_apply(quantization.quantize_annotate_model(annotated))
+    for layer in quantized.layers:
+        if isinstance(layer, quantization.QuantizeWrapperV2):
+            continue
+        for weight in layer.non_trainable_weights:  # the input QuantizeLayer's range: all pixel values
+            if weight.name.endswith("_min:0"):
+                weight.assign(PIXEL_RANGE[0])
+            elif weight.name.endswith("_max:0"):
+                weight.assign(PIXEL_RANGE[1])
+    return quantized
+
+
+def calibrate_ranges(quantized: keras.Model, images: np.ndarray, batch_size: int) -> None:
+    """Set every activation range to the mean of its per-batch ranges on `images`.
+
+    tfmot starts each range at [-6, 6] and moves it by an exponential moving average with a hard-coded decay
+    of 0.999, so a short fine-tuning (a few hundred steps) never forgets that start and the int8 model loses
+    accuracy. Averaging real ranges first makes QAT start where post-training quantization would.
+    """
+    decay = 0.0
+    original = quant_ops.MovingAvgQuantize
+
+    def averaging(*args, **kwargs):
+        kwargs["ema_decay"] = decay
+        return original(*args, **kwargs)
+
+    with _replaced(quant_ops, "MovingAvgQuantize", averaging):
+        for step, start in enumerate(range(0, len(images), batch_size)):
+            decay = step / (step + 1)  # running mean of the batch ranges
+            quantized(images[start : start + batch_size].astype(np.float32), training=True)
+
+
+@contextlib.contextmanager
+def _replaced(module, name: str, value):
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)

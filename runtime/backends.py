@@ -1,0 +1,77 @@
+"""Inference backends: run one preprocessed image through a model file and return probabilities."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .native_stderr import native_stderr_without
+
+#: Bytes 4-8 of every TFLite flatbuffer; checked so that a wrong file is refused before native code sees it.
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+class LiteRTBackend:
+    """LiteRT (`ai-edge-litert`) interpreter, allocated once and reused for every image."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        with open(path, "rb") as file:
+            header = file.read(8)
+        if header[4:8] != TFLITE_IDENTIFIER:
+            raise ModelError(f"{path}: not a TFLite model (no {TFLITE_IDENTIFIER.decode()} identifier)")
+        try:
+            with native_stderr_without(lambda line: line.startswith("INFO: ")):  # "Created XNNPACK delegate"
+                self._interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"{path}: LiteRT cannot load this model ({error})") from None
+        (self._input,) = self._interpreter.get_input_details()
+        (self._output,) = self._interpreter.get_output_details()
+        self.input_shape = tuple(int(d) for d in self._input["shape"])
+        self.num_classes = int(self._output["shape"][-1])
+        self.input_dtype = np.dtype(self._input["dtype"])
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities for one `uint8[H, W, 3]` image, dequantized to float32."""
+        self._interpreter.set_tensor(self._input["index"], _to_input(pixels, self._input)[None])
+        self._interpreter.invoke()
+        return _dequantize(self._interpreter.get_tensor(self._output["index"])[0], self._output)
+
+
+def open_backend(path: Path, threads: int | None = None) -> LiteRTBackend:
+    """Open `path` with the backend its file type calls for."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path}: model file is empty")
+    if path.suffix == ".tflite":
+        return LiteRTBackend(path, threads)
+    hint = "; export it first: edge export RUN_DIR" if path.suffix in (".keras", ".h5") else ""
+    raise ModelError(f"{path}: unsupported model type {path.suffix!r} (expected .tflite){hint}")
+
+
+def _to_input(pixels: np.ndarray, detail: dict) -> np.ndarray:
+    """Raw pixels as the model's input type: float 0-255, or quantized integers.
+
+    An edge int8 model's input quantization is scale 1, zero point 0 on uint8, i.e. raw pixels; any other
+    quantization (a model made elsewhere) is honoured rather than assumed.
+    """
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return pixels.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    if dtype == np.uint8 and (scale, zero_point) == (1.0, 0):
+        return pixels
+    info = np.iinfo(dtype)
+    return np.clip(np.round(pixels / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return values.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)

@@ -1,0 +1,67 @@
+"""`Classifier`: a model file plus its manifest, turning images into labelled scores."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .backends import open_backend
+from .errors import ManifestError, ModelError
+from .manifest import Manifest
+from .preprocess import ImageSource, load_image
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    index: int
+    score: float  #: probability in 0..1
+
+
+class Classifier:
+    """Run an exported model on images exactly as it was trained: same decode, same resize, raw pixels in.
+
+    >>> classifier = Classifier("runs/latest/export/model_int8.tflite")
+    >>> classifier.predict("photo.jpg", top_k=3)[0].label
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike,
+        *,
+        threads: int | None = None,
+        manifest: Manifest | None = None,
+        verify: bool = True,
+    ):
+        self.model_path = Path(model)
+        if not self.model_path.is_file():
+            raise ModelError(f"{self.model_path}: no such model file")
+        self.manifest = manifest if manifest is not None else Manifest.for_model(self.model_path)[0]
+        if verify:
+            self.manifest.verify(self.model_path)
+        self.backend = open_backend(self.model_path, threads)
+        self.labels = self.manifest.labels
+        self.input_size = self.manifest.input_size
+        expected = (1, *self.input_size, 3)
+        if self.backend.input_shape != expected:
+            raise ManifestError(
+                f"{self.model_path}: model input {self.backend.input_shape} does not match the manifest's {expected}"
+            )
+        if self.backend.num_classes != len(self.labels):
+            raise ManifestError(
+                f"{self.model_path}: model has {self.backend.num_classes} outputs but the manifest "
+                f"lists {len(self.labels)} labels"
+            )
+
+    def probabilities(self, image: ImageSource) -> np.ndarray:
+        """Class probabilities (float32, one per label) for a path, PIL image or uint8 array."""
+        return self.backend.run(load_image(image, self.input_size))
+
+    def predict(self, image: ImageSource, top_k: int = 3) -> list[Prediction]:
+        """The `top_k` most probable labels, best first."""
+        scores = self.probabilities(image)
+        best = np.argsort(-scores, kind="stable")[:top_k]
+        return [Prediction(self.labels[i], int(i), float(scores[i])) for i in best]

@@ -1,0 +1,36 @@
+"""Helpers for the tests: where ../shared is, and how to run the `edge` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGE_SHARED", REPO.parent / "shared"))
+MOBILENET_035 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+def shared_path(relative: str) -> Path:
+    """A path under ../shared; skips the test when it is missing, except in CI where that is a failure."""
+    path = SHARED / relative
+    if not path.exists():
+        reason = f"{path} is not here: the shared data and weights sit beside the checkout (../shared)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI needs the shared data: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+def run_edge(*args, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the `edge` command in a fresh interpreter, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "edge", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,81 @@
+"""The `edge` command's contract with users: one-line errors, documented exit codes, JSON lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .helpers import run_edge
+
+
+def assert_one_line_error(result, code: int, fragment: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def samples(tiny_run):
+    return sorted((tiny_run.parent / "samples").rglob("*.jpg"))
+
+
+def test_infer_prints_a_table_and_json_lines(tiny_run, samples):
+    model = tiny_run / "export/model_int8.tflite"
+    table = run_edge("infer", model, *samples[:2], "--top-k", "2")
+    assert table.returncode == 0 and "top-2" in table.stdout and samples[0].name in table.stdout
+    result = run_edge("infer", model, samples[0].parent.parent, "--json", "--threads", "1")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and [row["image"] for row in rows] == [str(path) for path in samples]
+    labels = (tiny_run / "labels.txt").read_text().split()
+    for row in rows:
+        assert len(row["top_k"]) == 3 and all(0 <= entry["score"] <= 1 for entry in row["top_k"])
+        assert all(labels[entry["index"]] == entry["label"] for entry in row["top_k"])
+
+
+def test_one_bad_image_among_several_is_reported_and_the_rest_classified(tiny_run, samples, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("<html>")
+    result = run_edge("infer", tiny_run / "export/model_int8.tflite", samples[0], broken, samples[1], "--json")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1
+    assert [("top_k" in row, "error" in row) for row in rows] == [(True, False), (False, True), (True, False)]
+    assert rows[1]["image"] == str(broken) and "not an image" in rows[1]["error"]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["infer", "missing.tflite", "photo.jpg"], "missing.tflite: no such model file"),
+        (["infer", "{model}", "missing.jpg"], "missing.jpg: no such file"),
+        (["infer", "{model}", "photo.jpg", "--bogus"], "No such option: --bogus"),
+        (["infer", "{run}/model.keras", "photo.jpg"], "export it first"),
+        (["train", "no/such/folder"], "no/such/folder: no such data directory"),
+        (["train", "{run}", "--image-size", "500"], "--image-size 500 is outside 96-224"),
+        (["export", "no/such/run"], "no/such/run: no such run directory"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_2(tiny_run, args, fragment):
+    filled = [a.format(model=tiny_run / "export/model_int8.tflite", run=tiny_run) for a in args]
+    assert_one_line_error(run_edge(*filled), 2, fragment)
+
+
+def test_train_on_a_runtime_only_install_names_the_extra():
+    script = (
+        "import sys\n"
+        "sys.modules['tensorflow'] = None  # what a runtime-only install looks like to an import\n"
+        "from edge.cli import main\n"
+        "sys.argv = ['edge', 'train', 'data']\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert_one_line_error(result, 2, "pip install 'edge[train]'")
+
+
+def test_help_and_version():
+    assert run_edge("--version").stdout.startswith("edge ")
+    result = run_edge("--help")
+    assert result.returncode == 0 and all(command in result.stdout for command in ("train", "export", "infer"))

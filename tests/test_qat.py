@@ -1,0 +1,55 @@
+"""Quantization-aware training starts from the trained float model, with calibrated ranges and raw-pixel input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from edge.export.qat import calibrate_ranges, quantize
+from edge.train.backbones import get_backbone
+from edge.train.data import load_dataset
+from edge.train.legacy_keras import keras
+from edge.train.model import build_classifier, freeze_backbone
+from edge.train.weights import Weights
+
+from edge.demo import make_shapes
+
+from .helpers import MOBILENET_035, shared_path
+
+
+@pytest.fixture(scope="module")
+def float_model_and_images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    make_shapes(root, 16, seed=3)
+    train = load_dataset(root, 96).train
+    weights = Weights(shared_path(f"weights/{MOBILENET_035}"), "file")
+    model = build_classifier(get_backbone("mobilenet_v2", 0.35), 4, 96, 0.35, weights, dropout=0.2)
+    freeze_backbone(model)  # a trained head, so that predictions are confident enough to compare
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.fit(train.x, train.y, epochs=5, verbose=0)
+    return model, train.x
+
+
+def test_quantized_copy_carries_the_trained_weights_and_pins_the_input_range(float_model_and_images):
+    model, _ = float_model_and_images
+    quantized = quantize(model)
+    (kernel,) = [w for w in quantized.get_layer("quant_Conv1").weights if w.name.endswith("/kernel:0")]
+    assert np.array_equal(kernel.numpy(), model.get_layer("Conv1").kernel.numpy())
+    input_range = {
+        w.name.split("/")[-1]: float(w.numpy())
+        for w in quantized.get_layer("quantize_layer").weights
+        if "_min" in w.name or "_max" in w.name
+    }
+    assert sorted(input_range.values()) == [0.0, 255.0]
+    assert "quant_preprocess" in [layer.name for layer in quantized.layers]  # Rescaling quantized, kept in graph
+
+
+def test_calibration_makes_the_quantized_model_match_the_float_model_before_any_training(float_model_and_images):
+    model, images = float_model_and_images
+    expected = model.predict(images, verbose=0)
+    quantized = quantize(model)
+    uncalibrated = np.abs(quantized.predict(images, verbose=0) - expected).max()
+    calibrate_ranges(quantized, images, batch_size=16)
+    calibrated = quantized.predict(images, verbose=0)
+    print(f"max |Δp| before calibration {uncalibrated:.3f}, after {np.abs(calibrated - expected).max():.3f}")
+    assert np.abs(calibrated - expected).max() < uncalibrated / 2
+    assert np.mean(calibrated.argmax(1) == expected.argmax(1)) >= 0.9

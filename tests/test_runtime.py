@@ -1,0 +1,100 @@
+"""The runtime on real exported models: Classifier, manifest checks, and no TensorFlow on the device path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from edge.runtime import Classifier, Manifest, ManifestError, ModelError, load_image
+from PIL import Image
+
+
+def test_classifier_scores_are_probabilities_and_sorted(tiny_run):
+    classifier = Classifier(tiny_run / "export/model_float.tflite")
+    sample = next((tiny_run.parent / "samples").rglob("*.jpg"))
+    predictions = classifier.predict(sample, top_k=3)
+    assert [p.label for p in predictions] == [classifier.labels[p.index] for p in predictions]
+    assert predictions[0].score >= predictions[1].score >= predictions[2].score
+    assert abs(classifier.probabilities(sample).sum() - 1) < 1e-4
+
+
+def test_int8_model_takes_raw_pixels_and_tracks_the_float_model(tiny_run):
+    int8 = Classifier(tiny_run / "export/model_int8.tflite")
+    detail = int8.backend._input
+    assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)
+    float_model = Classifier(tiny_run / "export/model_float.tflite")
+    for sample in sorted((tiny_run.parent / "samples").rglob("*.jpg")):
+        assert np.abs(int8.probabilities(sample) - float_model.probabilities(sample)).max() < 0.1
+
+
+def test_path_pil_and_array_inputs_give_the_same_result(tiny_run):
+    classifier = Classifier(tiny_run / "export/model_int8.tflite")
+    sample = next((tiny_run.parent / "samples").rglob("*.jpg"))
+    expected = classifier.probabilities(sample)
+    assert np.array_equal(expected, classifier.probabilities(Image.open(sample)))
+    assert np.array_equal(expected, classifier.probabilities(load_image(sample, classifier.input_size)))
+
+
+def test_manifest_is_found_beside_the_model(tiny_run, tmp_path):
+    (tmp_path / "model.tflite").write_bytes((tiny_run / "export/model_int8.tflite").read_bytes())
+    (tmp_path / "edge.json").write_bytes((tiny_run / "edge.json").read_bytes())
+    assert Classifier(tmp_path / "model.tflite").labels == Manifest.load(tiny_run / "edge.json").labels
+
+
+def test_a_changed_model_file_is_refused_unless_verification_is_off(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "edge.json").write_bytes((tiny_run / "edge.json").read_bytes())
+    tampered = run / "export/model_int8.tflite"
+    tampered.write_bytes((tiny_run / "export/model_float.tflite").read_bytes())
+    Classifier(tampered)  # a byte-identical copy of a listed artifact is recognised by its hash
+    tampered.write_bytes(tampered.read_bytes() + b"\0")
+    with pytest.raises(ManifestError, match="sha256 does not match"):
+        Classifier(tampered)
+    Classifier(tampered, verify=False)
+
+
+def test_manifest_that_does_not_fit_the_model_is_refused(tiny_run, tmp_path):
+    model = tmp_path / "model_float.tflite"
+    model.write_bytes((tiny_run / "export/model_float.tflite").read_bytes())
+    manifest = json.loads((tiny_run / "edge.json").read_text())
+    manifest["labels"] = manifest["labels"][:-1]
+    (tmp_path / "edge.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="outputs but the manifest lists"):
+        Classifier(model)
+    manifest["format_version"] = 99
+    (tmp_path / "edge.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="format version 99"):
+        Classifier(model)
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"\0" * 64, "not a TFLite model")])
+def test_broken_model_files_are_refused_before_litert_sees_them(tiny_run, tmp_path, content, message):
+    model = tmp_path / "model.tflite"
+    model.write_bytes(content)
+    (tmp_path / "edge.json").write_bytes((tiny_run / "edge.json").read_bytes())
+    with pytest.raises(ModelError, match=message):
+        Classifier(model, verify=False)
+
+
+def test_runtime_and_a_full_infer_never_import_tensorflow(tiny_run):
+    sample = next((tiny_run.parent / "samples").rglob("*.jpg"))
+    script = (
+        "import sys\n"
+        "import edge.runtime\n"
+        "assert 'tensorflow' not in sys.modules, 'import edge.runtime'\n"
+        "from edge.cli import main\n"
+        f"sys.argv = ['edge', 'infer', {str(tiny_run / 'export/model_int8.tflite')!r}, {str(sample)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras'))\n"
+        "assert not heavy, heavy[:5]\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert sample.parent.name in result.stdout or "top-1" in result.stdout

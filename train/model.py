@@ -1,0 +1,72 @@
+"""The classifier: raw RGB in, backbone normalisation and backbone layers inline, a small softmax head.
+
+The graph is flat (the backbone's layers are the model's own layers, not a nested Model) because tfmot can
+only quantize a flat model.
+"""
+
+from __future__ import annotations
+
+from edge.runtime import EdgeError
+
+from .backbones import Backbone
+from .legacy_keras import keras
+from .weights import Weights
+
+INPUT_NAME, PREPROCESS_NAME = "image", "preprocess"
+HEAD_NAMES = ("pool", "dropout", "predictions")
+
+
+def build_classifier(
+    backbone: Backbone, num_classes: int, image_size: int, alpha: float, weights: Weights, dropout: float
+) -> keras.Model:
+    """Input float 0-255 RGB [H, W, 3] -> softmax over `num_classes`."""
+    inputs = keras.Input((image_size, image_size, 3), name=INPUT_NAME)
+    normalised = backbone.preprocessing()(inputs)
+    base = backbone.build(normalised, alpha)
+    if weights.path is not None:
+        base.load_weights(str(weights.path))
+    pool, drop, predictions = HEAD_NAMES
+    x = keras.layers.GlobalAveragePooling2D(name=pool)(base.output)
+    x = keras.layers.Dropout(dropout, name=drop)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name=predictions)(x)
+    return keras.Model(inputs, outputs, name=f"edge_{backbone.name}")
+
+
+def backbone_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The backbone's layers: everything between the normalisation layer and the head."""
+    names = [layer.name for layer in model.layers]
+    return model.layers[names.index(PREPROCESS_NAME) + 1 : names.index(HEAD_NAMES[0])]
+
+
+def freeze_backbone(model: keras.Model) -> None:
+    """Phase 1: only the head learns."""
+    for layer in model.layers:
+        layer.trainable = layer.name in HEAD_NAMES
+
+
+def unfreeze_top(model: keras.Model, fine_tune_at: str | int) -> None:
+    """Phase 2: the backbone from `fine_tune_at` (layer name or index into the backbone) and the head learn.
+
+    BatchNormalization layers stay frozen, which in Keras also keeps them in inference mode: their moving
+    statistics from ImageNet are not overwritten by small, differently distributed batches.
+    """
+    layers = backbone_layers(model)
+    start = fine_tune_layer_index(layers, fine_tune_at)
+    for index, layer in enumerate(layers):
+        layer.trainable = index >= start and not isinstance(layer, keras.layers.BatchNormalization)
+    for name in HEAD_NAMES:
+        model.get_layer(name).trainable = True
+
+
+def fine_tune_layer_index(layers: list[keras.layers.Layer], fine_tune_at: str | int) -> int:
+    names = [layer.name for layer in layers]
+    if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():
+        fine_tune_at = int(fine_tune_at)
+    if isinstance(fine_tune_at, int):
+        if not -len(layers) <= fine_tune_at < len(layers):
+            raise EdgeError(f"--fine-tune-at {fine_tune_at} is outside the backbone's {len(layers)} layers")
+        return fine_tune_at % len(layers)
+    if fine_tune_at not in names:
+        example = names[len(names) * 2 // 3]
+        raise EdgeError(f"--fine-tune-at {fine_tune_at!r} is not a layer of the backbone (e.g. {example})")
+    return names.index(fine_tune_at)
