@@ -133,7 +133,7 @@ def export(
     _, exporting = _training_modules("export")
     config = exporting.ExportConfig(
         run_dir=run_dir,
-        int8=int8 or ptq,
+        int8=int8,
         ptq=ptq,
         qat_epochs=qat_epochs,
         qat_lr=qat_lr,

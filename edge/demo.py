@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from rich.console import Console
 from rich.table import Table
 
 from edge.runtime import Classifier
+from edge.runtime.console import make_console
 
 SHAPES = ("circle", "square", "triangle", "star")
 MARKER = ".edge-demo"  #: marks a folder the demo made, so that a re-run may replace it and nothing else
@@ -22,7 +22,7 @@ def run_demo(out: Path, weights: str = "imagenet", images_per_class: int = 60) -
     from edge.train import TrainConfig, train
     from edge.train.weights import WeightsUnavailable
 
-    console = Console(soft_wrap=True)
+    console = make_console()
     _reset(out)
     data, samples = out / "shapes", out / "samples"
     make_shapes(data, images_per_class, seed=0)

@@ -6,10 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from edge.runtime import Classifier, ImageError
+from edge.runtime.console import make_console
 from edge.runtime.preprocess import IMAGE_EXTENSIONS
 
 
@@ -47,7 +47,7 @@ def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | Non
         else:
             table.add_row(str(path), *(f"{p.label} {p.score:.3f}" for p in predictions))
     if not as_json and table.row_count:
-        Console(width=None if sys.stdout.isatty() else 1000).print(table)  # never fold lines going to a file
+        make_console().print(table)
     return 1 if failures else 0
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
+
 from edge.runtime import MANIFEST_NAME, Artifact, Classifier, Manifest
+from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, sha256_file
 from edge.train.data import ImageSet
 from edge.train.evaluate import accuracy_report
 from edge.train.progress import progress_bar
 from edge.train.run import dataset_of, open_run
-from rich.console import Console
-from rich.table import Table
 
 from .config import ExportConfig
 from .qat import quantize_aware
@@ -26,11 +29,26 @@ FLOAT_TFLITE, INT8_TFLITE = "model_float.tflite", "model_int8.tflite"
 
 
 @dataclass
-class _Candidate:
-    """A converted model waiting in a temp file until every artifact of the export is ready."""
+class Reference:
+    """What every artifact is measured against: the Keras model's probabilities on the validation split."""
 
-    artifact: Artifact
-    temp: Path
+    manifest: Manifest
+    validation: ImageSet
+    probabilities: np.ndarray
+
+    def measure(self, model_file: Path) -> dict:
+        """Accuracy of `model_file` through the runtime, and how closely it follows the Keras model."""
+        classifier = Classifier(model_file, manifest=self.manifest, verify=False)
+        probabilities = np.stack([classifier.probabilities(image) for image in self.validation.x])
+        accuracy = accuracy_report(probabilities, self.validation.y, self.manifest.labels)["accuracy"]
+        reference = accuracy_report(self.probabilities, self.validation.y, self.manifest.labels)["accuracy"]
+        return {
+            "accuracy": accuracy,
+            "accuracy_delta": accuracy - reference,
+            "agreement": float(np.mean(probabilities.argmax(1) == self.probabilities.argmax(1))),
+            "max_prob_diff": float(np.abs(probabilities - self.probabilities).max()),
+            "n": len(self.validation),
+        }
 
 
 def export(config: ExportConfig, console: Console | None = None) -> list[Artifact]:
@@ -39,131 +57,71 @@ def export(config: ExportConfig, console: Console | None = None) -> list[Artifac
     Artifacts are written to temp files first and renamed into `export/` together, followed by the manifest,
     so an interrupted export leaves the previous files and manifest as they were.
     """
-    console = console or Console(soft_wrap=True)
+    console = console or make_console()
     run_dir = config.run_dir
     manifest, model = open_run(run_dir)
     with progress_bar(console, "Preparing images") as progress:
         dataset = dataset_of(manifest, progress)
-    validation = dataset.validation
-    keras_probabilities = model.predict(validation.x, batch_size=config.batch_size, verbose=0)
+    probabilities = model.predict(dataset.validation.x, batch_size=config.batch_size, verbose=0)
+    reference = Reference(manifest, dataset.validation, probabilities)
     rng = np.random.default_rng(manifest.data.get("seed", 0))
     calibration = dataset.train.x[rng.permutation(len(dataset.train))[: config.calibration_images]]
+    (run_dir / EXPORT_DIR).mkdir(exist_ok=True)
+    temps: list[Path] = []
+    artifacts: list[Artifact] = []
 
-    export_dir = run_dir / EXPORT_DIR
-    export_dir.mkdir(exist_ok=True)
-    candidates = []
-    try:
+    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes]) -> None:
+        console.print(f"{name}: {precision} ({method}), converting")
         started = time.perf_counter()
-        candidates.append(
-            _measure(
-                float_tflite(model),
-                FLOAT_TFLITE,
-                "float32",
-                "float",
-                manifest,
-                validation,
-                keras_probabilities,
-                export_dir,
-                started,
-            )
-        )
-        if config.int8:
-            started = time.perf_counter()
-            if config.ptq:
-                int8_model, method = model, "ptq"
-            else:
-                int8_model = quantize_aware(model, dataset.train.x, dataset.train.y, config, calibration, console)
-                method = "qat"
-            converted = int8_tflite(int8_model, calibration)
-            candidates.append(
-                _measure(
-                    converted,
-                    INT8_TFLITE,
-                    "int8",
-                    method,
-                    manifest,
-                    validation,
-                    keras_probabilities,
-                    export_dir,
-                    started,
-                )
-            )
-        for candidate in candidates:
-            os.replace(candidate.temp, run_dir / candidate.artifact.file)
-            manifest.record(candidate.artifact)
+        model_bytes = convert()
+        temps.append(run_dir / EXPORT_DIR / f".tmp-{os.getpid()}-{name}")  # keeps the suffix the runtime reads
+        atomic_write_bytes(temps[-1], model_bytes)
+        seconds = round(time.perf_counter() - started, 1)
+        console.print(f"{name}: measuring on {len(dataset.validation)} validation images")
+        metrics = reference.measure(temps[-1]) | {"size_bytes": len(model_bytes), "export_seconds": seconds}
+        digest = sha256_file(temps[-1])
+        artifacts.append(Artifact(f"{EXPORT_DIR}/{name}", "tflite", precision, method, digest, metrics))
+
+    def quantization_aware() -> bytes:
+        trained = quantize_aware(model, dataset.train.x, dataset.train.y, config, calibration, console)
+        return int8_tflite(trained, calibration)
+
+    try:
+        stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
+        if config.ptq:
+            stage(INT8_TFLITE, "int8", "ptq", lambda: int8_tflite(model, calibration))
+        elif config.int8:
+            stage(INT8_TFLITE, "int8", "qat", quantization_aware)
+        for temp, artifact in zip(temps, artifacts, strict=True):
+            os.replace(temp, run_dir / artifact.file)
+            manifest.record(artifact)
         manifest.save(run_dir / MANIFEST_NAME)
     finally:
-        for candidate in candidates:
-            candidate.temp.unlink(missing_ok=True)
+        for temp in temps:
+            temp.unlink(missing_ok=True)
 
     _report(console, manifest, run_dir)
-    return [candidate.artifact for candidate in candidates]
-
-
-def _measure(
-    model_bytes: bytes,
-    name: str,
-    precision: str,
-    method: str,
-    manifest: Manifest,
-    validation: ImageSet,
-    keras_probabilities: np.ndarray,
-    export_dir: Path,
-    started: float,
-) -> _Candidate:
-    """Write `model_bytes` to a temp file and measure it through the runtime against the Keras model."""
-    temp = export_dir / f".{name}.{os.getpid()}.tmp.tflite"
-    atomic_write_bytes(temp, model_bytes)
-    seconds = time.perf_counter() - started
-    classifier = Classifier(temp, manifest=manifest, verify=False)
-    probabilities = np.stack([classifier.probabilities(image) for image in validation.x])
-    report = accuracy_report(probabilities, validation.y, manifest.labels)
-    keras_report = accuracy_report(keras_probabilities, validation.y, manifest.labels)
-    metrics = {
-        "accuracy": report["accuracy"],
-        "accuracy_delta": report["accuracy"] - keras_report["accuracy"],
-        "agreement": float(np.mean(probabilities.argmax(1) == keras_probabilities.argmax(1))),
-        "max_prob_diff": float(np.abs(probabilities - keras_probabilities).max()),
-        "n": report["n"],
-        "size_bytes": len(model_bytes),
-        "export_seconds": round(seconds, 1),
-    }
-    artifact = Artifact(f"{EXPORT_DIR}/{name}", "tflite", precision, method, sha256_file(temp), metrics)
-    return _Candidate(artifact, temp)
+    return artifacts
 
 
 def _report(console: Console, manifest: Manifest, run_dir: Path) -> None:
     table = Table(
-        "artifact",
-        "dtype",
-        "method",
-        "MB",
-        "accuracy",
-        "Δ pt",
-        "agreement",
-        "max |Δp|",
-        box=None,
-        pad_edge=False,
-        title=f"{run_dir}: validation, n={manifest.data.get('validation')}",
+        "artifact", "dtype", "method", "MB", "accuracy", "Δ pt", "agreement", "max |Δp|",
+        box=None, pad_edge=False, title=f"{run_dir}: validation, n={manifest.data.get('validation')}",
         title_justify="left",
-    )
+    )  # fmt: skip
     for artifact in manifest.artifacts:
         metrics = artifact.metrics
-        compared = (
-            [
+        compared = ["", "", ""]
+        if "agreement" in metrics:
+            compared = [
                 f"{metrics['accuracy_delta'] * 100:+.2f}",
                 f"{metrics['agreement']:.4f}",
                 f"{metrics['max_prob_diff']:.1e}",
             ]
-            if "agreement" in metrics
-            else ["", "", ""]
-        )
+        size = (run_dir / artifact.file).stat().st_size / 1e6
         table.add_row(
-            Path(artifact.file).name,
-            artifact.precision,
-            artifact.method,
-            f"{(run_dir / artifact.file).stat().st_size / 1e6:.2f}",
-            f"{metrics['accuracy']:.4f}",
+            Path(artifact.file).name, artifact.precision, artifact.method, f"{size:.2f}", f"{metrics['accuracy']:.4f}",
             *compared,
-        )
+        )  # fmt: skip
     console.print(table)

@@ -6,9 +6,11 @@ import contextlib
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
-from edge.train.legacy_keras import keras
 from rich.console import Console
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+
+from edge.train.legacy_keras import keras
+from edge.train.progress import keras_verbosity
 
 from .config import ExportConfig
 
@@ -54,9 +56,7 @@ UNSUPPORTED_BY_TFMOT = (keras.layers.Rescaling,)
 def quantize_aware(
     model: keras.Model, x: np.ndarray, y: np.ndarray, config: ExportConfig, calibration: np.ndarray, console: Console
 ) -> keras.Model:
-    """Return `model` fine-tuned with fake int8 quantization on (x, y), ready for full-integer conversion."""
-    for layer in model.layers:  # BatchNorm stays frozen, hence in inference mode, as in phase 2
-        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    """Return a copy of `model` fine-tuned with fake int8 quantization on (x, y), ready for conversion."""
     quantized = quantize(model)
     calibrate_ranges(quantized, calibration, config.batch_size)
     quantized.compile(
@@ -66,17 +66,23 @@ def quantize_aware(
         f"quantization-aware fine-tuning: {config.qat_epochs} epoch(s) on {len(y)} images, "
         f"learning rate {config.qat_lr:g}"
     )
-    quantized.fit(x, y, batch_size=config.batch_size, epochs=config.qat_epochs, shuffle=True, verbose=2)
+    quantized.fit(x, y, batch_size=config.batch_size, epochs=config.qat_epochs, shuffle=True, verbose=keras_verbosity())
     return quantized
 
 
 def quantize(model: keras.Model) -> keras.Model:
-    """`quantize_apply` on a copy of the flat model carrying its trained weights."""
+    """`quantize_apply` on a copy of the flat model carrying its trained weights.
+
+    In the copy every layer learns except BatchNorm, which stays frozen and so in inference mode, as in
+    phase 2 of training.
+    """
 
     def annotate(layer):
-        if isinstance(layer, UNSUPPORTED_BY_TFMOT):
-            return quantization.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
-        return layer
+        clone = layer.__class__.from_config(layer.get_config())
+        clone.trainable = not isinstance(clone, keras.layers.BatchNormalization)
+        if isinstance(clone, UNSUPPORTED_BY_TFMOT):
+            return quantization.quantize_annotate_layer(clone, quantize_config=OutputQuantizeConfig())
+        return clone
 
     with quantization.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
         annotated = keras.models.clone_model(model, clone_function=annotate)

@@ -25,11 +25,11 @@ def isolated_caches(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A real run on a few generated shapes: one epoch from random weights, float and PTQ int8 exported."""
-    from edge.export import ExportConfig, export
-    from edge.train import TrainConfig, train
     from rich.console import Console
 
     from edge.demo import make_shapes
+    from edge.export import ExportConfig, export
+    from edge.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("tiny")
     make_shapes(root / "data", 10, seed=0)

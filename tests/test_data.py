@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from edge.runtime import load_image
 from edge.train.data import DatasetError, load_dataset, stratified_split
-from PIL import Image
 
 
 def write_images(folder, count, colour=(200, 30, 30), size=(40, 30)):

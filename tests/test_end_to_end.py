@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from edge.runtime import Classifier, Manifest
 
 from .helpers import MOBILENET_035, run_edge, shared_path

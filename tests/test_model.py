@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from edge.runtime import EdgeError
 from edge.train.backbones import get_backbone
 from edge.train.legacy_keras import keras

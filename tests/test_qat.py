@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from edge.demo import make_shapes
 from edge.export.qat import calibrate_ranges, quantize
 from edge.train.backbones import get_backbone
 from edge.train.data import load_dataset
 from edge.train.legacy_keras import keras
 from edge.train.model import build_classifier, freeze_backbone
 from edge.train.weights import Weights
-
-from edge.demo import make_shapes
 
 from .helpers import MOBILENET_035, shared_path
 

@@ -8,8 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from edge.runtime import Classifier, Manifest, ManifestError, ModelError, load_image
 from PIL import Image
+
+from edge.runtime import Classifier, Manifest, ManifestError, ModelError, load_image
 
 
 def test_classifier_scores_are_probabilities_and_sorted(tiny_run):

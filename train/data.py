@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from edge.runtime import EdgeError, ImageError, load_image
 from edge.runtime.files import atomic_write_bytes
 from edge.runtime.preprocess import IMAGE_EXTENSIONS, RESIZE_POLICY

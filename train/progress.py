@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def keras_verbosity() -> int:
+    """Keras's live progress bar on a terminal; one line per epoch in logs and CI."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 @contextlib.contextmanager

@@ -6,15 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from rich.console import Console
+
 from edge.runtime import MANIFEST_NAME, Artifact, Manifest
+from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_text, sha256_file
 from edge.runtime.preprocess import RESIZE_POLICY
-from rich.console import Console
 
 from .backbones import get_backbone
 from .config import TrainConfig
@@ -22,15 +22,16 @@ from .data import Dataset, load_dataset
 from .evaluate import accuracy_report
 from .legacy_keras import keras, tf
 from .model import backbone_layers, build_classifier, fine_tune_layer_index, freeze_backbone, unfreeze_top
-from .progress import progress_bar
+from .progress import keras_verbosity, progress_bar
 from .run import LABELS_FILE, MODEL_FILE, point_latest, staged_directory
 from .weights import resolve_weights
 
 
 def train(config: TrainConfig, console: Console | None = None) -> Path:
     """Train a classifier on `config.data_dir` and write its run directory; return the directory."""
-    console = console or Console(soft_wrap=True)
+    console = console or make_console()
     backbone = get_backbone(config.model, config.alpha)
+    fine_tune_at = config.fine_tune_at or backbone.fine_tune_at
     out = config.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     with staged_directory(out) as staging:
         with progress_bar(console, "Preparing images") as progress:
@@ -43,38 +44,29 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
         model = build_classifier(
             backbone, len(dataset.labels), config.image_size, config.alpha, weights, config.dropout
         )
-        fine_tune_at = config.fine_tune_at or backbone.fine_tune_at
         fine_tune_layer_index(backbone_layers(model), fine_tune_at)  # a bad --fine-tune-at fails before training
         console.print(
             f"{backbone.name} alpha {config.alpha} at {config.image_size}px, weights {weights.source}, "
             f"on {_device_name()}"
         )
 
-        started = time.perf_counter()
         freeze_backbone(model)
         history = _fit(console, model, "frozen", config.lr, config.epochs, dataset, config)
-        phase_seconds = {"frozen": time.perf_counter() - started}
         if config.fine_tune_epochs:
-            started = time.perf_counter()
             unfreeze_top(model, fine_tune_at)
             history += _fit(console, model, "fine-tune", config.fine_tune_lr, config.fine_tune_epochs, dataset, config)
-            phase_seconds["fine-tune"] = time.perf_counter() - started
 
         probabilities = model.predict(dataset.validation.x, batch_size=config.batch_size, verbose=0)
-        metrics = {"validation": accuracy_report(probabilities, dataset.validation.y, dataset.labels)}
-        metrics["train_seconds"] = {phase: round(seconds, 1) for phase, seconds in phase_seconds.items()}
-        metrics["skipped"] = [vars(entry) for entry in dataset.skipped]
-
+        metrics = {
+            "validation": accuracy_report(probabilities, dataset.validation.y, dataset.labels),
+            "train_seconds": {row["phase"]: row["phase_seconds"] for row in history},
+            "skipped": [vars(entry) for entry in dataset.skipped],
+        }
         model.save(staging / MODEL_FILE)
         manifest = Manifest(
             labels=dataset.labels,
-            input={
-                "height": config.image_size,
-                "width": config.image_size,
-                "channels": 3,
-                "dtype": "uint8",
-                **RESIZE_POLICY,
-            },
+            input={"height": config.image_size, "width": config.image_size, "channels": 3, "dtype": "uint8"}
+            | RESIZE_POLICY,
             backbone={
                 "name": backbone.name,
                 "alpha": config.alpha,
@@ -92,36 +84,26 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
             },
             training=config.to_json(),
         )
-        manifest.record(
-            Artifact(
-                MODEL_FILE,
-                "keras",
-                "float32",
-                "trained",
-                sha256_file(staging / MODEL_FILE),
-                {"accuracy": metrics["validation"]["accuracy"]},
-            )
-        )
+        accuracy = metrics["validation"]["accuracy"]
+        digest = sha256_file(staging / MODEL_FILE)
+        manifest.record(Artifact(MODEL_FILE, "keras", "float32", "trained", digest, {"accuracy": accuracy}))
         manifest.save(staging / MANIFEST_NAME)
         atomic_write_text(staging / LABELS_FILE, "".join(f"{label}\n" for label in dataset.labels))
         atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         atomic_write_text(staging / "history.csv", _csv(history))
     point_latest(out)
-    console.print(
-        f"validation accuracy {metrics['validation']['accuracy']:.4f} on {len(dataset.validation)} images; "
-        f"run written to {out}"
-    )
+    console.print(f"validation accuracy {accuracy:.4f} on {len(dataset.validation)} images; run written to {out}")
     return out
 
 
 def _fit(console, model, phase: str, lr: float, epochs: int, dataset: Dataset, config: TrainConfig) -> list[dict]:
-    console.print(
-        f"phase {phase}: {sum(np.prod(w.shape) for w in model.trainable_weights):,} trainable "
-        f"parameters, learning rate {lr:g}, up to {epochs} epochs"
-    )
+    """One phase: compile with `lr`, fit with early stopping, return one history row per epoch."""
+    trainable = sum(int(weight.shape.num_elements()) for weight in model.trainable_weights)
+    console.print(f"phase {phase}: {trainable:,} trainable parameters, learning rate {lr:g}, up to {epochs} epochs")
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    fitted = model.fit(
+    started = time.perf_counter()
+    logs = model.fit(
         dataset.train.x,
         dataset.train.y,
         validation_data=(dataset.validation.x, dataset.validation.y),
@@ -129,20 +111,25 @@ def _fit(console, model, phase: str, lr: float, epochs: int, dataset: Dataset, c
         epochs=epochs,
         callbacks=[stop],
         shuffle=True,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    logs = fitted.history
+        verbose=keras_verbosity(),
+    ).history
+    seconds = round(time.perf_counter() - started, 1)
     return [
-        {"phase": phase, "epoch": epoch + 1, **{key: values[epoch] for key, values in logs.items()}}
+        {
+            "phase": phase,
+            "epoch": epoch + 1,
+            **{key: values[epoch] for key, values in logs.items()},
+            "phase_seconds": seconds,
+        }
         for epoch in range(len(logs["loss"]))
     ]
 
 
 def _report_dataset(console: Console, dataset: Dataset) -> None:
-    n = len(dataset.labels)
+    layout = "train/validation folders" if dataset.layout == "split" else "seeded stratified split"
     console.print(
-        f"{dataset.root}: {n} classes, {len(dataset.train)} training and {len(dataset.validation)} validation "
-        f"images ({'train/validation folders' if dataset.layout == 'split' else 'seeded stratified split'})"
+        f"{dataset.root}: {len(dataset.labels)} classes, {len(dataset.train)} training and "
+        f"{len(dataset.validation)} validation images ({layout})"
     )
     if dataset.skipped:
         console.print(f"[yellow]skipped {len(dataset.skipped)} unreadable image(s):[/yellow]")
@@ -160,8 +147,7 @@ def _device_name() -> str:
 
 def _csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
