@@ -17,6 +17,7 @@ from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, sha256_file
 from edge.train.data import ImageSet
 from edge.train.evaluate import accuracy_report
+from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import dataset_of, open_run
 
@@ -60,6 +61,7 @@ def export(config: ExportConfig, console: Console | None = None) -> list[Artifac
     console = console or make_console()
     run_dir = config.run_dir
     manifest, model = open_run(run_dir)
+    keras.utils.set_random_seed(manifest.data.get("seed", 0))  # QAT shuffling and dropout: a repeatable export
     with progress_bar(console, "Preparing images") as progress:
         dataset = dataset_of(manifest, progress)
     probabilities = model.predict(dataset.validation.x, batch_size=config.batch_size, verbose=0)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from edge.runtime.native_stderr import native_stderr_without
 from edge.train.legacy_keras import keras, tf
 
 
@@ -30,7 +31,10 @@ def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
-    with warnings.catch_warnings():  # a QAT model's input range is in its graph, not in statistics
+    with (
+        warnings.catch_warnings(),  # a QAT model's input range is in its graph, not in statistics
+        native_stderr_without(lambda line: line.startswith("fully_quantize:")),  # the quantizer's settings
+    ):
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return converter.convert()
 

@@ -1,4 +1,4 @@
-"""Filter what native libraries print straight to file descriptor 2, which Python's own stderr cannot catch."""
+"""Filter what native libraries print straight to file descriptor 2, which Python's sys.stderr cannot catch."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from collections.abc import Callable
 def native_stderr_without(is_noise: Callable[[str], bool]):
     """Capture native stderr during the block, then pass on every line for which `is_noise` is false.
 
-    LiteRT and TensorFlow print informational lines from C++ on every model load and import, with no switch
-    to silence them; they would break the CLI's one-line errors. Real warnings and errors still get through.
+    LiteRT and TensorFlow print informational lines from C++ on every model load, import and conversion, with
+    no switch to silence them; they would break the CLI's one-line errors. Real warnings and errors still get
+    through.
     """
     sys.stderr.flush()
     saved = os.dup(2)

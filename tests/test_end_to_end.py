@@ -1,8 +1,8 @@
 """The whole job on real photos: edge train -> edge export --int8 -> edge infer, with the defaults.
 
 sign_digits (2,062 photos of hand signs, 10 classes) with the real MobileNetV2 alpha 0.35 ImageNet weights at
-96 px. Measured here: Keras 0.891, float TFLite 0.891, int8 QAT 0.886 validation accuracy; the floors below
-leave 3 points for run-to-run variation.
+96 px. Measured here: Keras 0.891, float TFLite 0.891, int8 QAT 0.878 (0.871-0.893 over QAT seeds) validation
+accuracy; the floors below leave about 3 points for run-to-run variation.
 """
 
 from __future__ import annotations

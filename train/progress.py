@@ -1,4 +1,4 @@
-"""A progress bar for long loops that report `(done, total)`."""
+"""Progress output for long loops and for Keras fits."""
 
 from __future__ import annotations
 
@@ -17,20 +17,21 @@ def keras_verbosity() -> int:
 @contextlib.contextmanager
 def progress_bar(console: Console, description: str):
     """Yield a `progress(done, total)` callback drawing one bar; nothing is drawn if it is never called."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = None
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    )  # fmt: skip
+    task = None
 
-        def update(done: int, total: int) -> None:
-            nonlocal task
-            if task is None:
-                task = bar.add_task(description, total=total)
-            bar.update(task, completed=done)
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(description, total=total)
+        bar.update(task, completed=done)
 
+    try:
         yield update
+    finally:
+        if task is not None:
+            bar.stop()
