@@ -89,3 +89,15 @@ def test_unknown_model_and_alpha_are_refused():
         get_backbone("resnet", 1.0)
     with pytest.raises(EdgeError, match="--alpha 0.4 is not available"):
         get_backbone("mobilenet_v2", 0.4)
+
+
+def test_augmentation_shares_the_weights_and_is_the_identity_at_inference(model):
+    from edge.train.augment import with_augmentation
+
+    trainer = with_augmentation(model, seed=0)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 96, 96, 3)).astype(np.float32)
+    augment = trainer.get_layer("augmentation")
+    assert np.array_equal(augment(pixels, training=False).numpy(), pixels)
+    assert not np.allclose(augment(pixels, training=True).numpy(), pixels)
+    assert np.allclose(trainer(pixels, training=False).numpy(), model(pixels, training=False).numpy(), atol=1e-6)
+    assert {id(w) for w in model.weights} <= {id(w) for w in trainer.weights}

@@ -1,6 +1,18 @@
-"""edge.train: datasets, backbone registry, model building, two-phase transfer learning, evaluation."""
+"""edge.train: datasets, backbone registry, model building, two-phase transfer learning.
 
-from .config import TrainConfig
-from .trainer import train
+TensorFlow is imported only when training is asked for, so that the dataset tools work without it.
+"""
 
 __all__ = ["TrainConfig", "train"]
+
+
+def __getattr__(name: str):
+    if name == "train":
+        from .trainer import train
+
+        return train
+    if name == "TrainConfig":
+        from .config import TrainConfig
+
+        return TrainConfig
+    raise AttributeError(f"module 'edge.train' has no attribute {name!r}")

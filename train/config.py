@@ -27,6 +27,7 @@ class TrainConfig:
     val_split: float = 0.2  #: validation fraction per class when DATA_DIR has no validation folder
     seed: int = 42  #: seeds the split, the weights initialisation and the shuffling
     dropout: float = 0.2  #: dropout before the classification layer
+    augment: bool = False  #: random rotation, zoom, shift, contrast, brightness and noise while training
     patience: int = 3  #: epochs without validation-loss improvement before a phase stops early
 
     def __post_init__(self) -> None:

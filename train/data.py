@@ -117,6 +117,28 @@ def load_dataset(root: Path, image_size: int, *, val_split: float = 0.2, seed: i
     return Dataset(root, layout, labels, train, validation, skipped, ignored)
 
 
+def load_labelled(root: Path, image_size: int, labels: list[str], progress=None) -> tuple[ImageSet, list[Skipped]]:
+    """Every image of ROOT/<class>/* (no split), its class indexed as in `labels`: a held-out test set.
+
+    Classes may be a subset of `labels`; a class the model does not know is an error.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such data directory")
+    classes, _ = _class_files(root)
+    unknown = sorted(set(classes) - set(labels))
+    if unknown:
+        raise DatasetError(
+            f"{root}: classes the model does not know: {', '.join(unknown)} (it knows {', '.join(labels)})"
+        )
+    files = [(path, labels.index(label)) for label, paths in sorted(classes.items()) for path in paths]
+    x, kept, skipped = _prepare([path for path, _ in files], image_size, progress)
+    if not kept:
+        raise DatasetError(f"{root}: no readable images")
+    y = np.array([files[index][1] for index in kept], dtype=np.int64)
+    return ImageSet(x, y, [str(files[index][0]) for index in kept]), skipped
+
+
 def stratified_split(y: np.ndarray, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a seeded split that keeps each class's share: every class with 2+ images is in both."""
     rng = np.random.default_rng(seed)

@@ -14,12 +14,13 @@ from rich.console import Console
 from edge.runtime import MANIFEST_NAME, Artifact, Manifest
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_text, sha256_file
+from edge.runtime.metrics import classification_report
 from edge.runtime.preprocess import RESIZE_POLICY
 
+from .augment import with_augmentation
 from .backbones import get_backbone
 from .config import TrainConfig
 from .data import Dataset, load_dataset
-from .evaluate import accuracy_report
 from .legacy_keras import keras, tf
 from .model import backbone_layers, build_classifier, fine_tune_layer_index, freeze_backbone, unfreeze_top
 from .progress import keras_verbosity, progress_bar
@@ -50,15 +51,18 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
             f"on {_device_name()}"
         )
 
+        trainer = with_augmentation(model, config.seed) if config.augment else model
         freeze_backbone(model)
-        history = _fit(console, model, "frozen", config.lr, config.epochs, dataset, config)
+        history = _fit(console, trainer, "frozen", config.lr, config.epochs, dataset, config)
         if config.fine_tune_epochs:
             unfreeze_top(model, fine_tune_at)
-            history += _fit(console, model, "fine-tune", config.fine_tune_lr, config.fine_tune_epochs, dataset, config)
+            history += _fit(
+                console, trainer, "fine-tune", config.fine_tune_lr, config.fine_tune_epochs, dataset, config
+            )
 
         probabilities = model.predict(dataset.validation.x, batch_size=config.batch_size, verbose=0)
         metrics = {
-            "validation": accuracy_report(probabilities, dataset.validation.y, dataset.labels),
+            "validation": classification_report(probabilities, dataset.validation.y, dataset.labels),
             "train_seconds": {row["phase"]: row["phase_seconds"] for row in history},
             "skipped": [vars(entry) for entry in dataset.skipped],
         }
