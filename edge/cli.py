@@ -6,6 +6,7 @@ and work on a runtime-only install.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ import typer
 
 from edge import __version__
 from edge.runtime import EdgeError
+from edge.runtime.console import make_console
 
 app = typer.Typer(
     help="From a folder of labelled photos to an int8 image classifier on a Raspberry Pi-class CPU.\n\n"
@@ -26,21 +28,16 @@ app = typer.Typer(
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TRAIN_EXTRA_HINT = "edge {command} needs TensorFlow: install the training extra, e.g. pip install 'edge[train]'"
+TRAINING_PACKAGES = {"tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx"}
 
 
 def _training_modules(command: str):
     """Import edge.train and edge.export, turning a runtime-only install into a one-line hint."""
     try:
         import edge.export
-        import edge.train
+        import edge.train.trainer
     except ModuleNotFoundError as error:
-        if error.name and error.name.split(".")[0] in {
-            "tensorflow",
-            "tf_keras",
-            "tensorflow_model_optimization",
-            "tf2onnx",
-            "onnx",
-        }:
+        if error.name and error.name.split(".")[0] in TRAINING_PACKAGES:
             raise EdgeError(TRAIN_EXTRA_HINT.format(command=command)) from None
         raise
     return edge.train, edge.export
@@ -61,7 +58,7 @@ def train(
     fine_tune_lr: Annotated[float, typer.Option(help="Phase 2 learning rate.")] = 1e-5,
     fine_tune_at: Annotated[
         str | None,
-        typer.Option(  # noqa: UP007 - typer needs Optional on Python 3.10
+        typer.Option(
             help="First backbone layer unfrozen in phase 2, by name or index [default: the backbone's, ~top 30%].",
             show_default=False,
         ),
@@ -72,11 +69,14 @@ def train(
     ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split, initialisation and shuffling.")] = 42,
     dropout: Annotated[float, typer.Option(help="Dropout before the classification layer.")] = 0.2,
+    augment: Annotated[
+        bool, typer.Option(help="Random rotation, zoom, shift, contrast, brightness and noise while training.")
+    ] = False,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs) on validation loss.")] = 3,
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Run directory [default: runs/<timestamp>].",  # noqa: UP007
+            help="Run directory [default: runs/<timestamp>].",
             show_default=False,
         ),
     ] = None,
@@ -102,6 +102,7 @@ def train(
         val_split=val_split,
         seed=seed,
         dropout=dropout,
+        augment=augment,
         patience=patience,
     )
     training.train(config)
@@ -110,23 +111,25 @@ def train(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by edge train, e.g. runs/latest.")],
-    int8: Annotated[
-        bool, typer.Option("--int8", help="Also write an int8 TFLite (quantization-aware training).")
-    ] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write int8 TFLite and ONNX models (QAT).")] = False,
     ptq: Annotated[
-        bool,
-        typer.Option(
-            "--ptq",
-            help="Make the int8 model by post-training quantization instead "
-            "of quantization-aware training (implies --int8).",
-        ),
+        bool, typer.Option("--ptq", help="Make the int8 models by post-training quantization instead (implies --int8).")
     ] = False,
-    qat_epochs: Annotated[int, typer.Option(help="Quantization-aware fine-tuning epochs.")] = 2,
-    qat_lr: Annotated[float, typer.Option(help="Quantization-aware fine-tuning learning rate.")] = 1e-5,
+    qat_epochs: Annotated[int, typer.Option(help="Quantization-aware training epochs.")] = 2,
+    qat_lr: Annotated[float, typer.Option(help="Quantization-aware training learning rate.")] = 1e-5,
     calibration_images: Annotated[int, typer.Option(help="Training images used to calibrate int8 ranges.")] = 256,
     batch_size: Annotated[int, typer.Option(help="Images per quantization-aware training step.")] = 32,
+    onnx_int8: Annotated[
+        str, typer.Option(help="int8 ONNX by onnxruntime static quantization, or tf2onnx of the int8 TFLite.")
+    ] = "onnxruntime",
+    parity_gate: Annotated[
+        bool, typer.Option(help="Exit 1 when an artifact breaches the default parity thresholds (see edge parity).")
+    ] = True,
 ) -> None:
-    """Convert a run's Keras model to TFLite (float32, and int8 with --int8) and measure each artifact.
+    """Convert a run to TFLite and ONNX (float32; int8 with --int8) and gate on parity with Keras.
+
+    Every artifact is measured on the validation split through the runtime and recorded in edge.json; the
+    export exits 1 when one breaches the default parity thresholds (see edge parity).
 
     Example: edge export runs/latest --int8
     """
@@ -139,8 +142,65 @@ def export(
         qat_lr=qat_lr,
         calibration_images=calibration_images,
         batch_size=batch_size,
+        onnx_int8=onnx_int8,
+        parity_gate=parity_gate,
     )
     exporting.export(config)
+
+
+@app.command()
+def parity(
+    run_dir: Annotated[Path, typer.Argument(help="An exported run directory, e.g. runs/latest.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="DIR/<class>/* images to measure on [default: the run's validation split].", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
+    max_prob_diff: Annotated[float, typer.Option(help="Float artifacts: largest |Δ probability| vs Keras.")] = 1e-4,
+    min_float_agreement: Annotated[float, typer.Option(help="Float artifacts: share of Keras's top-1 kept.")] = 1.0,
+    max_drop: Annotated[float, typer.Option(help="int8 artifacts: largest accuracy drop vs Keras, in points.")] = 1.0,
+    min_agreement: Annotated[float, typer.Option(help="int8 artifacts: share of Keras's top-1 kept.")] = 0.97,
+) -> None:
+    """Measure every artifact of a run against its Keras model; exit 1 on a breach.
+
+    Same images for all (the validation split, or --data), every artifact through the runtime as a device runs
+    it. Writes export/parity.json.
+
+    Example: edge parity runs/latest --data data/test
+    """
+    _, exporting = _training_modules("parity")
+    thresholds = exporting.Thresholds(max_prob_diff, min_float_agreement, max_drop, min_agreement)
+    report = exporting.run_parity(run_dir, data, thresholds)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        exporting.print_parity(make_console(), report)
+    if not report["passed"]:
+        print(exporting.breach_summary(report), file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="model.keras of a run, or an exported .tflite/.onnx model.")],
+    data_dir: Annotated[Path, typer.Argument(help="DATA_DIR/<class>/* images, class names as in the model.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the confusion matrix to this PNG file.", show_default=False)
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Inference threads [default: all cores].", show_default=False)
+    ] = None,
+) -> None:
+    """Accuracy, balanced accuracy, per-class precision/recall/F1 and the confusion matrix of any model.
+
+    Example: edge eval runs/latest/export/model_int8.tflite data/test --plot confusion.png
+    """
+    from edge.evaluate import run_eval
+
+    run_eval(model, data_dir, as_json=as_json, plot=plot, threads=threads)
 
 
 @app.command()
@@ -153,7 +213,7 @@ def infer(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="Inference threads [default: all cores].",  # noqa: UP007
+            help="Inference threads [default: all cores].",
             show_default=False,
         ),
     ] = None,
@@ -213,7 +273,7 @@ def main() -> None:
         code = getattr(error, "exit_code", EXIT_USAGE)
     except EdgeError as error:
         print(f"error: {error}", file=sys.stderr)
-        code = EXIT_USAGE
+        code = getattr(error, "exit_code", EXIT_USAGE)
     except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         code = 130

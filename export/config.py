@@ -17,6 +17,8 @@ class ExportConfig:
     qat_lr: float = 1e-5  #: low, like phase 2: QAT adapts the trained weights to int8, it does not retrain them
     calibration_images: int = 256  #: training images that set int8 activation ranges (PTQ and QAT start)
     batch_size: int = 32
+    onnx_int8: str = "onnxruntime"  #: int8 ONNX by "onnxruntime" static quantization, or "tf2onnx" of the int8 TFLite
+    parity_gate: bool = True  #: fail the export when an artifact breaches the default parity thresholds
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -25,5 +27,7 @@ class ExportConfig:
             raise EdgeError(f"--qat-epochs {self.qat_epochs} must be at least 1 (or use --ptq)")
         if self.qat_lr <= 0:
             raise EdgeError(f"--qat-lr {self.qat_lr} must be positive")
+        if self.onnx_int8 not in ("onnxruntime", "tf2onnx"):
+            raise EdgeError(f"--onnx-int8 {self.onnx_int8!r}: choose onnxruntime or tf2onnx")
         if self.calibration_images < 1 or self.batch_size < 1:
             raise EdgeError("--calibration-images and --batch-size must be at least 1")

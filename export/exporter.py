@@ -1,59 +1,43 @@
-"""`edge export`: Keras model -> TFLite artifacts, each measured through the runtime and recorded in edge.json."""
+"""`edge export`: Keras model -> TFLite and ONNX artifacts, each measured through the runtime and recorded in
+edge.json, then the parity gate over all of them."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
-from edge.runtime import MANIFEST_NAME, Artifact, Classifier, Manifest
+from edge.runtime import MANIFEST_NAME, Artifact, EdgeError
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, sha256_file
-from edge.train.data import ImageSet
-from edge.train.evaluate import accuracy_report
 from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import dataset_of, open_run
 
 from .config import ExportConfig
-from .qat import quantize_aware
+from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
+from .parity import Reference, Thresholds, breach_summary, check_parity, print_parity
+from .qat import quantize_aware, with_weights_of
 from .tflite import float_tflite, int8_tflite
 
 EXPORT_DIR = "export"
 FLOAT_TFLITE, INT8_TFLITE = "model_float.tflite", "model_int8.tflite"
+FLOAT_ONNX, INT8_ONNX = "model.onnx", "model_int8.onnx"
 
 
-@dataclass
-class Reference:
-    """What every artifact is measured against: the Keras model's probabilities on the validation split."""
+class ParityBreach(EdgeError):
+    """An exported artifact fails the parity gate; exit code 1, not 2 (nothing the user typed was wrong)."""
 
-    manifest: Manifest
-    validation: ImageSet
-    probabilities: np.ndarray
-
-    def measure(self, model_file: Path) -> dict:
-        """Accuracy of `model_file` through the runtime, and how closely it follows the Keras model."""
-        classifier = Classifier(model_file, manifest=self.manifest, verify=False)
-        probabilities = np.stack([classifier.probabilities(image) for image in self.validation.x])
-        accuracy = accuracy_report(probabilities, self.validation.y, self.manifest.labels)["accuracy"]
-        reference = accuracy_report(self.probabilities, self.validation.y, self.manifest.labels)["accuracy"]
-        return {
-            "accuracy": accuracy,
-            "accuracy_delta": accuracy - reference,
-            "agreement": float(np.mean(probabilities.argmax(1) == self.probabilities.argmax(1))),
-            "max_prob_diff": float(np.abs(probabilities - self.probabilities).max()),
-            "n": len(self.validation),
-        }
+    exit_code = 1
 
 
-def export(config: ExportConfig, console: Console | None = None) -> list[Artifact]:
-    """Convert the run's model, measure each artifact on the validation split and record it in edge.json.
+def export(config: ExportConfig, console: Console | None = None) -> dict:
+    """Convert the run's model, measure each artifact on the validation split, record it in edge.json, and
+    run the parity gate over every artifact; return the parity report.
 
     Artifacts are written to temp files first and renamed into `export/` together, followed by the manifest,
     so an interrupted export leaves the previous files and manifest as they were.
@@ -61,18 +45,19 @@ def export(config: ExportConfig, console: Console | None = None) -> list[Artifac
     console = console or make_console()
     run_dir = config.run_dir
     manifest, model = open_run(run_dir)
-    keras.utils.set_random_seed(manifest.data.get("seed", 0))  # QAT shuffling and dropout: a repeatable export
+    seed = manifest.data.get("seed", 0)
+    keras.utils.set_random_seed(seed)  # QAT shuffling, augmentation and dropout: a repeatable export
     with progress_bar(console, "Preparing images") as progress:
         dataset = dataset_of(manifest, progress)
-    probabilities = model.predict(dataset.validation.x, batch_size=config.batch_size, verbose=0)
-    reference = Reference(manifest, dataset.validation, probabilities)
-    rng = np.random.default_rng(manifest.data.get("seed", 0))
-    calibration = dataset.train.x[rng.permutation(len(dataset.train))[: config.calibration_images]]
+    reference = Reference.of(model, manifest, dataset.validation)
+    calibration = dataset.train.x[
+        np.random.default_rng(seed).permutation(len(dataset.train))[: config.calibration_images]
+    ]
     (run_dir / EXPORT_DIR).mkdir(exist_ok=True)
     temps: list[Path] = []
     artifacts: list[Artifact] = []
 
-    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes]) -> None:
+    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes]) -> bytes:
         console.print(f"{name}: {precision} ({method}), converting")
         started = time.perf_counter()
         model_bytes = convert()
@@ -80,20 +65,31 @@ def export(config: ExportConfig, console: Console | None = None) -> list[Artifac
         atomic_write_bytes(temps[-1], model_bytes)
         seconds = round(time.perf_counter() - started, 1)
         console.print(f"{name}: measuring on {len(dataset.validation)} validation images")
-        metrics = reference.measure(temps[-1]) | {"size_bytes": len(model_bytes), "export_seconds": seconds}
-        digest = sha256_file(temps[-1])
-        artifacts.append(Artifact(f"{EXPORT_DIR}/{name}", "tflite", precision, method, digest, metrics))
-
-    def quantization_aware() -> bytes:
-        trained = quantize_aware(model, dataset.train.x, dataset.train.y, config, calibration, console)
-        return int8_tflite(trained, calibration)
+        metrics = reference.measure(temps[-1], verify=False) | {
+            "size_bytes": len(model_bytes),
+            "export_seconds": seconds,
+        }
+        artifacts.append(Artifact(f"{EXPORT_DIR}/{name}", name.rsplit(".", 1)[1], precision, method,
+                                  sha256_file(temps[-1]), metrics))  # fmt: skip
+        return model_bytes
 
     try:
         stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
-        if config.ptq:
-            stage(INT8_TFLITE, "int8", "ptq", lambda: int8_tflite(model, calibration))
-        elif config.int8:
-            stage(INT8_TFLITE, "int8", "qat", quantization_aware)
+        stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
+        if config.int8:
+            if config.ptq:
+                method, quantized, tuned = "ptq", model, model
+            else:
+                method = "qat"
+                augment = bool(manifest.training.get("augment"))
+                quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,
+                                           console=console)  # fmt: skip
+                tuned = with_weights_of(model, quantized)
+            tflite = stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration))
+            if config.onnx_int8 == "tf2onnx":
+                stage(INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite))
+            else:
+                stage(INT8_ONNX, "int8", f"{method}+onnxruntime", lambda: int8_onnx(float_onnx(tuned), calibration))
         for temp, artifact in zip(temps, artifacts, strict=True):
             os.replace(temp, run_dir / artifact.file)
             manifest.record(artifact)
@@ -102,28 +98,10 @@ def export(config: ExportConfig, console: Console | None = None) -> list[Artifac
         for temp in temps:
             temp.unlink(missing_ok=True)
 
-    _report(console, manifest, run_dir)
-    return artifacts
-
-
-def _report(console: Console, manifest: Manifest, run_dir: Path) -> None:
-    table = Table(
-        "artifact", "dtype", "method", "MB", "accuracy", "Δ pt", "agreement", "max |Δp|",
-        box=None, pad_edge=False, title=f"{run_dir}: validation, n={manifest.data.get('validation')}",
-        title_justify="left",
-    )  # fmt: skip
-    for artifact in manifest.artifacts:
-        metrics = artifact.metrics
-        compared = ["", "", ""]
-        if "agreement" in metrics:
-            compared = [
-                f"{metrics['accuracy_delta'] * 100:+.2f}",
-                f"{metrics['agreement']:.4f}",
-                f"{metrics['max_prob_diff']:.1e}",
-            ]
-        size = (run_dir / artifact.file).stat().st_size / 1e6
-        table.add_row(
-            Path(artifact.file).name, artifact.precision, artifact.method, f"{size:.2f}", f"{metrics['accuracy']:.4f}",
-            *compared,
-        )  # fmt: skip
-    console.print(table)
+    report = check_parity(run_dir, reference, Thresholds(), "the validation split")
+    print_parity(console, report)
+    if not report["passed"]:
+        if config.parity_gate:
+            raise ParityBreach(breach_summary(report) + " (export --no-parity-gate to keep going)")
+        console.print(f"[yellow]{breach_summary(report)}; exported anyway (--no-parity-gate)[/yellow]")
+    return report

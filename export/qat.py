@@ -9,7 +9,8 @@ import tensorflow_model_optimization as tfmot
 from rich.console import Console
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
-from edge.train.legacy_keras import keras
+from edge.train.augment import augmentation
+from edge.train.legacy_keras import keras, tf
 from edge.train.progress import keras_verbosity
 
 from .config import ExportConfig
@@ -53,21 +54,60 @@ class OutputQuantizeConfig(quantization.QuantizeConfig):
 UNSUPPORTED_BY_TFMOT = (keras.layers.Rescaling,)
 
 
+class Distillation(keras.Model):
+    """Trains `student` to give `teacher`'s probabilities on the same (optionally augmented) images.
+
+    Parity is measured against the float model, so the quantized copy learns exactly that: to agree with it,
+    not to fit the labels on its own. No labels are needed.
+    """
+
+    def __init__(self, student: keras.Model, teacher: keras.Model, augment: keras.Model | None):
+        super().__init__()
+        self.student, self.teacher, self.augment = student, teacher, augment
+
+    def train_step(self, images):
+        images = tf.cast(images, tf.float32)
+        if self.augment is not None:
+            images = self.augment(images, training=True)
+        targets = self.teacher(images, training=False)
+        with tf.GradientTape() as tape:
+            predictions = self.student(images, training=True)
+            loss = tf.reduce_mean(keras.losses.categorical_crossentropy(targets, predictions))
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return {"loss": loss}
+
+
 def quantize_aware(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, config: ExportConfig, calibration: np.ndarray, console: Console
-) -> keras.Model:
-    """Return a copy of `model` fine-tuned with fake int8 quantization on (x, y), ready for conversion."""
+    model: keras.Model, images: np.ndarray, calibration: np.ndarray, config: ExportConfig, *, augment: bool,
+    seed: int, console: Console,
+) -> keras.Model:  # fmt: skip
+    """A quantized copy of `model`, fine-tuned with fake int8 quantization to agree with `model` on `images`.
+
+    `augment` applies the training augmentation, for models trained with it: the copy then learns on the same
+    input distribution the float model was trained on.
+    """
     quantized = quantize(model)
     calibrate_ranges(quantized, calibration, config.batch_size)
-    quantized.compile(
-        optimizer=keras.optimizers.Adam(config.qat_lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+    distillation = Distillation(quantized, model, augmentation(seed) if augment else None)
+    distillation.compile(optimizer=keras.optimizers.Adam(config.qat_lr))
     console.print(
-        f"quantization-aware fine-tuning: {config.qat_epochs} epoch(s) on {len(y)} images, "
-        f"learning rate {config.qat_lr:g}"
+        f"quantization-aware training: {config.qat_epochs} epoch(s) distilling the float model on {len(images)} "
+        f"training images{' (augmented)' if augment else ''}, learning rate {config.qat_lr:g}"
     )
-    quantized.fit(x, y, batch_size=config.batch_size, epochs=config.qat_epochs, shuffle=True, verbose=keras_verbosity())
+    batches = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).batch(config.batch_size)
+    distillation.fit(batches.prefetch(tf.data.AUTOTUNE), epochs=config.qat_epochs, verbose=keras_verbosity())
     return quantized
+
+
+def with_weights_of(model: keras.Model, quantized: keras.Model) -> keras.Model:
+    """A float copy of `model` carrying the weights that quantization-aware training left in `quantized`."""
+    tuned = keras.models.clone_model(model)
+    for layer in tuned.layers:
+        if layer.weights:
+            trained = {w.name.split("/")[-1]: w for w in quantized.get_layer(f"quant_{layer.name}").weights}
+            layer.set_weights([trained[w.name.split("/")[-1]].numpy() for w in layer.weights])
+    return tuned
 
 
 def quantize(model: keras.Model) -> keras.Model:

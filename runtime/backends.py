@@ -43,15 +43,45 @@ class LiteRTBackend:
         return _dequantize(self._interpreter.get_tensor(self._output["index"])[0], self._output)
 
 
-def open_backend(path: Path, threads: int | None = None) -> LiteRTBackend:
+class OnnxRuntimeBackend:
+    """onnxruntime session on the CPU, created once; the model takes uint8 pixels and returns probabilities."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: onnxruntime's warnings are about graph optimisations
+        try:
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+            raise ModelError(f"{path}: onnxruntime cannot load this model ({str(error).splitlines()[0]})") from None
+        (model_input,) = self._session.get_inputs()
+        self._input_name = model_input.name
+        self.input_shape = tuple(d if isinstance(d, int) else 1 for d in model_input.shape)
+        self.input_dtype = np.dtype(_ONNX_TYPES.get(model_input.type, np.float32))
+        self.num_classes = int(self._session.get_outputs()[0].shape[-1])
+
+    def run(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities for one `uint8[H, W, 3]` image."""
+        (probabilities,) = self._session.run(None, {self._input_name: pixels.astype(self.input_dtype)[None]})
+        return probabilities[0].astype(np.float32)
+
+
+_ONNX_TYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32}
+BACKENDS = {".tflite": LiteRTBackend, ".onnx": OnnxRuntimeBackend}
+
+
+def open_backend(path: Path, threads: int | None = None) -> LiteRTBackend | OnnxRuntimeBackend:
     """Open `path` with the backend its file type calls for."""
     path = Path(path)
     if path.stat().st_size == 0:
         raise ModelError(f"{path}: model file is empty")
-    if path.suffix == ".tflite":
-        return LiteRTBackend(path, threads)
+    if path.suffix in BACKENDS:
+        return BACKENDS[path.suffix](path, threads)
     hint = "; export it first: edge export RUN_DIR" if path.suffix in (".keras", ".h5") else ""
-    raise ModelError(f"{path}: unsupported model type {path.suffix!r} (expected .tflite){hint}")
+    raise ModelError(f"{path}: unsupported model type {path.suffix!r} (expected .tflite or .onnx){hint}")
 
 
 def _to_input(pixels: np.ndarray, detail: dict) -> np.ndarray:

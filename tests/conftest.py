@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from .helpers import MOBILENET_035, run_edge, shared_path
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_caches(tmp_path_factory):
@@ -39,5 +41,26 @@ def tiny_run(tmp_path_factory):
         root / "data", out=root / "run", alpha=0.35, image_size=96, weights="none", epochs=1, fine_tune_epochs=0
     )
     run = train(config, quiet)
-    export(ExportConfig(run, ptq=True, calibration_images=16), quiet)
+    export(ExportConfig(run, ptq=True, calibration_images=16, parity_gate=False), quiet)  # barely trained: no gate
+    return run
+
+
+@pytest.fixture(scope="session")
+def sign_digits_run(tmp_path_factory):
+    """sign_digits (real photos) with the real MobileNetV2 alpha 0.35 weights at 96 px, then `edge export --int8`
+    with the parity gate on: what the end-to-end and parity tests check.
+
+    Hand signs are far from ImageNet, so this is the README's recipe for such data: augmentation and phase 2 over
+    the whole backbone at 1e-4 for up to 20 epochs. With the Keras-guide defaults (top 30% at 1e-5) the float
+    model reaches ~0.89 and its int8 copies keep only ~0.95 of its top-1 answers, under the 0.97 gate.
+    """
+    data = shared_path("data/sign_digits")
+    weights = shared_path(f"weights/{MOBILENET_035}")
+    run = tmp_path_factory.mktemp("sign_digits") / "run"
+    trained = run_edge("train", data, "--alpha", "0.35", "--image-size", "96", "--weights", weights, "--augment",
+                       "--fine-tune-at", "block_1_expand", "--fine-tune-lr", "1e-4", "--fine-tune-epochs", "20",
+                       "--patience", "5", "--out", run)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    exported = run_edge("export", run, "--int8")
+    assert exported.returncode in (0, 1), exported.stderr[-3000:]  # 1: a parity breach, which the tests report
     return run

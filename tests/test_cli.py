@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from .helpers import run_edge
@@ -79,3 +80,31 @@ def test_help_and_version():
     assert run_edge("--version").stdout.startswith("edge ")
     result = run_edge("--help")
     assert result.returncode == 0 and all(command in result.stdout for command in ("train", "export", "infer"))
+
+
+def test_eval_reports_metrics_and_plots_the_confusion_matrix(tiny_run, tmp_path):
+    data = tiny_run.parent / "samples"
+    plot = tmp_path / "confusion.png"
+    result = run_edge("eval", tiny_run / "export/model_int8.onnx", data, "--json", "--plot", plot)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    labels = (tiny_run / "labels.txt").read_text().split()
+    assert report["n"] == 4 and 0 <= report["accuracy"] <= 1 and set(report["per_class"]) == set(labels)
+    assert np.array(report["confusion_matrix"]).sum() == 4 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    keras_report = run_edge("eval", tiny_run / "model.keras", data)
+    assert keras_report.returncode == 0 and "balanced accuracy" in keras_report.stdout
+
+
+def test_eval_refuses_classes_the_model_does_not_know(tiny_run, tmp_path):
+    (tmp_path / "giraffe").mkdir()
+    result = run_edge("eval", tiny_run / "export/model.onnx", tmp_path)
+    assert_one_line_error(result, 2, "classes the model does not know: giraffe")
+
+
+def test_parity_on_a_labelled_folder_writes_its_report(tiny_run):
+    result = run_edge("parity", tiny_run, "--data", tiny_run.parent / "samples", "--min-agreement", "0", "--max-drop",
+                      "100", "--json")  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["n"] == 4 and report["images"].endswith("samples")
+    assert json.loads((tiny_run / "export/parity.json").read_text())["n"] == 4
+    assert result.returncode == (0 if report["passed"] else 1)

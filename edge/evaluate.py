@@ -1,0 +1,85 @@
+"""`edge eval`: classification metrics of any model (Keras or exported) on a labelled folder, through the runtime."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from edge.runtime import Classifier, EdgeError
+from edge.runtime.console import make_console
+from edge.runtime.files import atomic_write_bytes
+from edge.runtime.metrics import classification_report
+from edge.train.data import load_labelled
+
+
+def run_eval(model: Path, data_dir: Path, *, as_json: bool, plot: Path | None, threads: int | None) -> None:
+    """Print (and optionally plot) the metrics of `model` on every image of DATA_DIR/<class>/*."""
+    labels, size, predict = _predictor(model, threads)
+    images, skipped = load_labelled(data_dir, size, labels)
+    report = classification_report(predict(images.x), images.y, labels)
+    report = {"model": str(model), "data": str(data_dir), "skipped": [vars(s) for s in skipped], **report}
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print(report, labels)
+    if plot is not None:
+        _plot_confusion(report, labels, plot)
+
+
+def _predictor(model: Path, threads: int | None):
+    """Labels, input size and a batch -> probabilities function for a Keras or an exported model."""
+    if model.suffix == ".keras":  # the float model needs TensorFlow; exported models only the runtime
+        from edge.train.run import open_run
+
+        if not model.is_file():
+            raise EdgeError(f"{model}: no such model file")
+        manifest, keras_model = open_run(model.parent)
+        return manifest.labels, manifest.input_size[0], lambda x: keras_model.predict(x, batch_size=32, verbose=0)
+    classifier = Classifier(model, threads=threads)
+    return classifier.labels, classifier.input_size[0], lambda x: np.stack([classifier.probabilities(i) for i in x])
+
+
+def _print(report: dict, labels: list[str]) -> None:
+    console = make_console()
+    console.print(
+        f"{report['model']} on {report['data']}: accuracy {report['accuracy']:.4f}, balanced accuracy "
+        f"{report['balanced_accuracy']:.4f}, n={report['n']}" + (f", {len(report['skipped'])} unreadable skipped"
+                                                                 if report["skipped"] else "")
+    )  # fmt: skip
+    per_class = Table("class", "n", "precision", "recall", "F1", box=None, pad_edge=False)
+    for label, row in report["per_class"].items():
+        per_class.add_row(label, str(row["n"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
+    console.print(per_class)
+    confusion = Table("true \\ predicted", *labels, box=None, pad_edge=False)
+    for label, counts in zip(labels, report["confusion_matrix"], strict=True):
+        confusion.add_row(label, *map(str, counts))
+    console.print(confusion)
+
+
+def _plot_confusion(report: dict, labels: list[str], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ModuleNotFoundError:
+        raise EdgeError("--plot needs matplotlib: pip install matplotlib (it comes with edge[train])") from None
+    matrix = np.array(report["confusion_matrix"])
+    figure, axes = pyplot.subplots(figsize=(1.5 + 0.6 * len(labels), 1 + 0.6 * len(labels)))
+    axes.imshow(matrix, cmap="Blues")
+    axes.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted", ylabel="true",
+             title=f"{Path(report['model']).name}: accuracy {report['accuracy']:.3f}")  # fmt: skip
+    axes.set_xticklabels(labels, rotation=45, ha="right")
+    axes.set_yticklabels(labels)
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(column, row, str(count), ha="center", va="center",
+                  color="white" if count > matrix.max() / 2 else "black")  # fmt: skip
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    pyplot.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
