@@ -22,6 +22,7 @@ def float_model_and_images(tmp_path_factory):
     make_shapes(root, 16, seed=3)
     train = load_dataset(root, 96).train
     weights = Weights(shared_path(f"weights/{MOBILENET_035}"), "file")
+    keras.utils.set_random_seed(0)
     model = build_classifier(get_backbone("mobilenet_v2", 0.35), 4, 96, 0.35, weights, dropout=0.2)
     freeze_backbone(model)  # a trained head, so that predictions are confident enough to compare
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
@@ -47,9 +48,10 @@ def test_calibration_makes_the_quantized_model_match_the_float_model_before_any_
     model, images = float_model_and_images
     expected = model.predict(images, verbose=0)
     quantized = quantize(model)
-    uncalibrated = np.abs(quantized.predict(images, verbose=0) - expected).max()
+    uncalibrated = quantized.predict(images, verbose=0)
     calibrate_ranges(quantized, images, batch_size=16)
     calibrated = quantized.predict(images, verbose=0)
-    print(f"max |Δp| before calibration {uncalibrated:.3f}, after {np.abs(calibrated - expected).max():.3f}")
-    assert np.abs(calibrated - expected).max() < uncalibrated / 2
-    assert np.mean(calibrated.argmax(1) == expected.argmax(1)) >= 0.9
+    before, after = (np.abs(p - expected).mean() for p in (uncalibrated, calibrated))
+    agreement = [np.mean(p.argmax(1) == expected.argmax(1)) for p in (uncalibrated, calibrated)]
+    print(f"mean |Δp| before calibration {before:.3f}, after {after:.3f}; agreement {agreement}")
+    assert after < before / 2 and agreement[1] >= 0.9
