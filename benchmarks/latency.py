@@ -1,4 +1,4 @@
-"""Invoke latency and size of every TFLite artifact of a run, side by side in one process.
+"""Invoke latency and size of every exported artifact (TFLite and ONNX) of a run, side by side in one process.
 
     python benchmarks/latency.py runs/NAME [--runs 100] [--threads N]
 
@@ -29,7 +29,7 @@ def main() -> None:
     manifest = Manifest.load(args.run / "edge.json")
     rows = []
     for artifact in manifest.artifacts:
-        if artifact.format != "tflite":
+        if artifact.format == "keras":
             continue
         classifier = Classifier(args.run / artifact.file, threads=args.threads)
         pixels = np.random.default_rng(0).integers(0, 256, (*classifier.input_size, 3), dtype=np.uint8)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes
 from edge.runtime.metrics import classification_report
 from edge.train.data import load_labelled
+from edge.train.report import confusion_png
 
 
 def run_eval(model: Path, data_dir: Path, *, as_json: bool, plot: Path | None, threads: int | None) -> None:
@@ -27,7 +27,7 @@ def run_eval(model: Path, data_dir: Path, *, as_json: bool, plot: Path | None, t
     else:
         _print(report, labels)
     if plot is not None:
-        _plot_confusion(report, labels, plot)
+        atomic_write_bytes(plot, confusion_png(report, labels, Path(model).name))
 
 
 def _predictor(model: Path, threads: int | None):
@@ -58,28 +58,3 @@ def _print(report: dict, labels: list[str]) -> None:
     for label, counts in zip(labels, report["confusion_matrix"], strict=True):
         confusion.add_row(label, *map(str, counts))
     console.print(confusion)
-
-
-def _plot_confusion(report: dict, labels: list[str], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-    except ModuleNotFoundError:
-        raise EdgeError("--plot needs matplotlib: pip install matplotlib (it comes with edge[train])") from None
-    matrix = np.array(report["confusion_matrix"])
-    figure, axes = pyplot.subplots(figsize=(1.5 + 0.6 * len(labels), 1 + 0.6 * len(labels)))
-    axes.imshow(matrix, cmap="Blues")
-    axes.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted", ylabel="true",
-             title=f"{Path(report['model']).name}: accuracy {report['accuracy']:.3f}")  # fmt: skip
-    axes.set_xticklabels(labels, rotation=45, ha="right")
-    axes.set_yticklabels(labels)
-    for (row, column), count in np.ndenumerate(matrix):
-        axes.text(column, row, str(count), ha="center", va="center",
-                  color="white" if count > matrix.max() / 2 else "black")  # fmt: skip
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    pyplot.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())

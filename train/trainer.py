@@ -13,17 +13,19 @@ from rich.console import Console
 
 from edge.runtime import MANIFEST_NAME, Artifact, Manifest
 from edge.runtime.console import make_console
-from edge.runtime.files import atomic_write_text, sha256_file
+from edge.runtime.files import atomic_write_bytes, atomic_write_text, sha256_file
 from edge.runtime.metrics import classification_report
 from edge.runtime.preprocess import RESIZE_POLICY
 
-from .augment import with_augmentation
+from .augment import augmentation, with_augmentation
 from .backbones import get_backbone
 from .config import TrainConfig
 from .data import Dataset, load_dataset
+from .features import AUGMENTED_COPIES, head_model, pooled_features, training_features
 from .legacy_keras import keras, tf
 from .model import backbone_layers, build_classifier, fine_tune_layer_index, freeze_backbone, unfreeze_top
 from .progress import keras_verbosity, progress_bar
+from .report import confusion_png, curves_png, print_summary
 from .run import LABELS_FILE, MODEL_FILE, point_latest, staged_directory
 from .weights import resolve_weights
 
@@ -51,19 +53,27 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
             f"on {_device_name()}"
         )
 
-        trainer = with_augmentation(model, config.seed) if config.augment else model
         freeze_backbone(model)
-        history = _fit(console, trainer, "frozen", config.lr, config.epochs, dataset, config)
+        augment = augmentation(config.seed) if config.augment else None
+        copies = f" and {AUGMENTED_COPIES} augmented copies of each" if augment else ""
+        console.print(f"phase frozen: caching the backbone's features of every image{copies}")
+        started = time.perf_counter()
+        train = training_features(model, dataset.train.x, dataset.train.y, config.batch_size, augment)
+        validation = (pooled_features(model, dataset.validation.x, config.batch_size), dataset.validation.y)
+        feature_seconds = round(time.perf_counter() - started, 1)
+        history = _fit(console, head_model(model), "frozen", config.lr, config.epochs, train, validation, config)
         if config.fine_tune_epochs:
             unfreeze_top(model, fine_tune_at)
+            trainer = with_augmentation(model, config.seed) if config.augment else model
+            images = (dataset.train.x, dataset.train.y), (dataset.validation.x, dataset.validation.y)
             history += _fit(
-                console, trainer, "fine-tune", config.fine_tune_lr, config.fine_tune_epochs, dataset, config
+                console, trainer, "fine-tune", config.fine_tune_lr, config.fine_tune_epochs, *images, config
             )
 
         probabilities = model.predict(dataset.validation.x, batch_size=config.batch_size, verbose=0)
         metrics = {
             "validation": classification_report(probabilities, dataset.validation.y, dataset.labels),
-            "train_seconds": {row["phase"]: row["phase_seconds"] for row in history},
+            "train_seconds": {"features": feature_seconds} | {row["phase"]: row["phase_seconds"] for row in history},
             "skipped": [vars(entry) for entry in dataset.skipped],
         }
         model.save(staging / MODEL_FILE)
@@ -95,22 +105,26 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
         atomic_write_text(staging / LABELS_FILE, "".join(f"{label}\n" for label in dataset.labels))
         atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         atomic_write_text(staging / "history.csv", _csv(history))
+        atomic_write_bytes(staging / "curves.png", curves_png(history))
+        atomic_write_bytes(staging / "confusion_matrix.png", confusion_png(metrics["validation"], dataset.labels,
+                                                                            "validation"))  # fmt: skip
     point_latest(out)
+    print_summary(console, metrics["validation"], dataset.labels, dataset.skipped, metrics["train_seconds"])
     console.print(f"validation accuracy {accuracy:.4f} on {len(dataset.validation)} images; run written to {out}")
     return out
 
 
-def _fit(console, model, phase: str, lr: float, epochs: int, dataset: Dataset, config: TrainConfig) -> list[dict]:
-    """One phase: compile with `lr`, fit with early stopping, return one history row per epoch."""
+def _fit(console, model, phase: str, lr: float, epochs: int, train, validation, config: TrainConfig) -> list[dict]:
+    """One phase: compile with `lr`, fit (x, y) `train` with early stopping on `validation`, return one history
+    row per epoch."""
     trainable = sum(int(weight.shape.num_elements()) for weight in model.trainable_weights)
     console.print(f"phase {phase}: {trainable:,} trainable parameters, learning rate {lr:g}, up to {epochs} epochs")
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
     started = time.perf_counter()
     logs = model.fit(
-        dataset.train.x,
-        dataset.train.y,
-        validation_data=(dataset.validation.x, dataset.validation.y),
+        *train,
+        validation_data=validation,
         batch_size=config.batch_size,
         epochs=epochs,
         callbacks=[stop],

@@ -1,0 +1,42 @@
+"""Phase 1 on cached features.
+
+With the backbone frozen (and its BatchNorm in inference mode) an image's pooled backbone output never changes,
+so it is computed once and the head trains on it: one backbone pass per image instead of one per image per
+epoch. Augmentation cannot then be fresh every epoch; instead each training image is cached as itself plus
+`AUGMENTED_COPIES` augmented versions, which gives the head the same kind of variety at a fixed cost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .legacy_keras import keras
+from .model import HEAD_NAMES
+
+AUGMENTED_COPIES = 2
+
+
+def pooled_features(model: keras.Model, images: np.ndarray, batch_size: int, augment: keras.Model | None = None):
+    """The model's pooled backbone output for each image (after `augment` in training mode, when given)."""
+    extractor = keras.Model(model.input, model.get_layer(HEAD_NAMES[0]).output)
+    if augment is not None:  # training=True fixed in the graph: predict() then augments, in graph mode
+        images_in = keras.Input(model.input_shape[1:])
+        extractor = keras.Model(images_in, extractor(augment(images_in, training=True), training=False))
+    return extractor.predict(images, batch_size=batch_size, verbose=0)
+
+
+def training_features(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int, augment: keras.Model | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of the training images, with `AUGMENTED_COPIES` augmented versions when `augment`."""
+    copies = [pooled_features(model, images, batch_size)]
+    if augment is not None:
+        copies += [pooled_features(model, images, batch_size, augment) for _ in range(AUGMENTED_COPIES)]
+    return np.concatenate(copies), np.tile(labels, len(copies))
+
+
+def head_model(model: keras.Model) -> keras.Model:
+    """The model's own dropout and classification layers on a features input: training it trains the model."""
+    pool, dropout, predictions = (model.get_layer(name) for name in HEAD_NAMES)
+    features = keras.Input(pool.output_shape[1:], name="features")
+    return keras.Model(features, predictions(dropout(features)), name="head")
