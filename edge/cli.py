@@ -73,6 +73,9 @@ def train(
         bool, typer.Option(help="Random rotation, zoom, shift, contrast, brightness and noise while training.")
     ] = False,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs) on validation loss.")] = 3,
+    class_weights: Annotated[
+        str, typer.Option(help="auto: weigh each class's loss inversely to its image count (imbalanced data); none.")
+    ] = "none",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -104,6 +107,7 @@ def train(
         dropout=dropout,
         augment=augment,
         patience=patience,
+        class_weights=class_weights,
     )
     training.train(config)
 

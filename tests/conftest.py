@@ -38,8 +38,9 @@ def tiny_run(tmp_path_factory):
     make_shapes(root / "samples", 1, seed=1)
     quiet = Console(quiet=True)
     config = TrainConfig(
-        root / "data", out=root / "run", alpha=0.35, image_size=96, weights="none", epochs=1, fine_tune_epochs=0
-    )
+        root / "data", out=root / "run", alpha=0.35, image_size=96, weights="none", epochs=1, fine_tune_epochs=0,
+        class_weights="auto",
+    )  # fmt: skip
     run = train(config, quiet)
     export(ExportConfig(run, ptq=True, calibration_images=16, parity_gate=False), quiet)  # barely trained: no gate
     return run

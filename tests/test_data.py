@@ -91,3 +91,13 @@ def test_train_and_validation_with_different_classes_are_refused(tmp_path):
 def test_missing_data_directory(tmp_path):
     with pytest.raises(DatasetError, match="no such data directory"):
         load_dataset(tmp_path / "nope", 32)
+
+
+def test_auto_class_weights_follow_the_counts():
+    from edge.train.data import balanced_class_weights
+
+    y = np.repeat([0, 1, 2], [10, 30, 60])
+    weights = balanced_class_weights(y, 4)  # class 3 has no images
+    assert weights == pytest.approx({0: 100 / 30, 1: 100 / 90, 2: 100 / 180, 3: 0.0})
+    per_class_total = [weights[c] * n for c, n in enumerate(np.bincount(y, minlength=4))]
+    assert per_class_total[:3] == pytest.approx([100 / 3] * 3)  # each present class weighs the same in an epoch

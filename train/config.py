@@ -28,6 +28,7 @@ class TrainConfig:
     seed: int = 42  #: seeds the split, the weights initialisation and the shuffling
     dropout: float = 0.2  #: dropout before the classification layer
     augment: bool = False  #: random rotation, zoom, shift, contrast, brightness and noise while training
+    class_weights: str = "none"  #: "auto" weighs each class's loss inversely to its training images; "none"
     patience: int = 3  #: epochs without validation-loss improvement before a phase stops early
 
     def __post_init__(self) -> None:
@@ -45,6 +46,7 @@ class TrainConfig:
             (self.lr > 0 and self.fine_tune_lr > 0, "learning rates must be positive"),
             (0 <= self.dropout < 1, f"--dropout {self.dropout} must be in [0, 1)"),
             (self.patience >= 1, f"--patience {self.patience} must be at least 1"),
+            (self.class_weights in ("auto", "none"), f"--class-weights {self.class_weights!r}: choose auto or none"),
         ]
         for ok, message in checks:
             if not ok:

@@ -139,6 +139,18 @@ def load_labelled(root: Path, image_size: int, labels: list[str], progress=None)
     return ImageSet(x, y, [str(files[index][0]) for index in kept]), skipped
 
 
+def balanced_class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Loss weight per class, total / (classes x count): every class then weighs as much in an epoch as the others.
+
+    Keras's fit multiplies each image's loss by its class's weight; a class with no images gets weight 0.
+    """
+    counts = np.bincount(y, minlength=num_classes)
+    present = counts > 0
+    weights = np.zeros(num_classes)
+    weights[present] = len(y) / (present.sum() * counts[present])
+    return {index: float(weight) for index, weight in enumerate(weights)}
+
+
 def stratified_split(y: np.ndarray, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a seeded split that keeps each class's share: every class with 2+ images is in both."""
     rng = np.random.default_rng(seed)

@@ -20,7 +20,7 @@ from edge.runtime.preprocess import RESIZE_POLICY
 from .augment import augmentation, with_augmentation
 from .backbones import get_backbone
 from .config import TrainConfig
-from .data import Dataset, load_dataset
+from .data import Dataset, balanced_class_weights, load_dataset
 from .features import AUGMENTED_COPIES, head_model, pooled_features, training_features
 from .legacy_keras import keras, tf
 from .model import backbone_layers, build_classifier, fine_tune_layer_index, freeze_backbone, unfreeze_top
@@ -121,6 +121,7 @@ def _fit(console, model, phase: str, lr: float, epochs: int, train, validation, 
     console.print(f"phase {phase}: {trainable:,} trainable parameters, learning rate {lr:g}, up to {epochs} epochs")
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    class_weight = balanced_class_weights(train[1], model.output_shape[-1]) if config.class_weights == "auto" else None
     started = time.perf_counter()
     logs = model.fit(
         *train,
@@ -128,6 +129,7 @@ def _fit(console, model, phase: str, lr: float, epochs: int, train, validation, 
         batch_size=config.batch_size,
         epochs=epochs,
         callbacks=[stop],
+        class_weight=class_weight,
         shuffle=True,
         verbose=keras_verbosity(),
     ).history
