@@ -13,7 +13,7 @@ from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes
 from edge.runtime.metrics import classification_report
 from edge.train.data import load_labelled
-from edge.train.report import confusion_png
+from edge.train.report import confusion_png, per_class_table
 
 
 def run_eval(model: Path, data_dir: Path, *, as_json: bool, plot: Path | None, threads: int | None) -> None:
@@ -50,10 +50,7 @@ def _print(report: dict, labels: list[str]) -> None:
         f"{report['balanced_accuracy']:.4f}, n={report['n']}" + (f", {len(report['skipped'])} unreadable skipped"
                                                                  if report["skipped"] else "")
     )  # fmt: skip
-    per_class = Table("class", "n", "precision", "recall", "F1", box=None, pad_edge=False)
-    for label, row in report["per_class"].items():
-        per_class.add_row(label, str(row["n"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
-    console.print(per_class)
+    console.print(per_class_table("class", report["per_class"].items()))
     confusion = Table("true \\ predicted", *labels, box=None, pad_edge=False)
     for label, counts in zip(labels, report["confusion_matrix"], strict=True):
         confusion.add_row(label, *map(str, counts))

@@ -56,6 +56,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     (run_dir / EXPORT_DIR).mkdir(exist_ok=True)
     temps: list[Path] = []
     artifacts: list[Artifact] = []
+    measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
 
     def stage(name: str, precision: str, method: str, convert: Callable[[], bytes]) -> bytes:
         console.print(f"{name}: {precision} ({method}), converting")
@@ -65,31 +66,34 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
         atomic_write_bytes(temps[-1], model_bytes)
         seconds = round(time.perf_counter() - started, 1)
         console.print(f"{name}: measuring on {len(dataset.validation)} validation images")
-        metrics = reference.measure(temps[-1], verify=False) | {
-            "size_bytes": len(model_bytes),
-            "export_seconds": seconds,
-        }
-        artifacts.append(Artifact(f"{EXPORT_DIR}/{name}", name.rsplit(".", 1)[1], precision, method,
-                                  sha256_file(temps[-1]), metrics))  # fmt: skip
+        file = f"{EXPORT_DIR}/{name}"
+        measured[file] = reference.measure(temps[-1], verify=False)
+        metrics = measured[file] | {"size_bytes": len(model_bytes), "export_seconds": seconds}
+        artifacts.append(Artifact(file, name.rsplit(".", 1)[1], precision, method, sha256_file(temps[-1]), metrics))
         return model_bytes
 
     try:
         stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
-        stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
+        float_model_onnx = stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
         if config.int8:
             if config.ptq:
-                method, quantized, tuned = "ptq", model, model
+                method, quantized = "ptq", model
             else:
                 method = "qat"
                 augment = bool(manifest.training.get("augment"))
                 quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,
                                            console=console)  # fmt: skip
-                tuned = with_weights_of(model, quantized)
             tflite = stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration))
             if config.onnx_int8 == "tf2onnx":
                 stage(INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite))
             else:
-                stage(INT8_ONNX, "int8", f"{method}+onnxruntime", lambda: int8_onnx(float_onnx(tuned), calibration))
+
+                def onnxruntime_int8() -> bytes:
+                    """From the float weights QAT tuned; with PTQ, the float model's ONNX already converted."""
+                    source = float_model_onnx if config.ptq else float_onnx(with_weights_of(model, quantized))
+                    return int8_onnx(source, calibration)
+
+                stage(INT8_ONNX, "int8", f"{method}+onnxruntime", onnxruntime_int8)
         for temp, artifact in zip(temps, artifacts, strict=True):
             os.replace(temp, run_dir / artifact.file)
             manifest.record(artifact)
@@ -98,7 +102,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
         for temp in temps:
             temp.unlink(missing_ok=True)
 
-    report = check_parity(run_dir, reference, Thresholds(), "the validation split")
+    report = check_parity(run_dir, reference, Thresholds(), "the validation split", measured)
     print_parity(console, report)
     if not report["passed"]:
         if config.parity_gate:

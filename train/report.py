@@ -55,11 +55,8 @@ def print_summary(console: Console, report: dict, labels: list[str], skipped: li
         f"validation: accuracy {report['accuracy']:.4f}, balanced accuracy {report['balanced_accuracy']:.4f}, "
         f"n={report['n']}; " + ", ".join(f"{phase} {value:.0f} s" for phase, value in seconds.items())
     )
-    per_class = sorted(report["per_class"].items(), key=lambda item: item[1]["f1"])
-    table = Table("weakest classes", "n", "precision", "recall", "F1", box=None, pad_edge=False)
-    for label, row in per_class[:5]:
-        table.add_row(label, str(row["n"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
-    console.print(table)
+    weakest = sorted(report["per_class"].items(), key=lambda item: item[1]["f1"])[:5]
+    console.print(per_class_table("weakest classes", weakest))
     matrix = np.array(report["confusion_matrix"])
     np.fill_diagonal(matrix, 0)
     confusions = [(int(matrix[t, p]), labels[t], labels[p]) for t, p in zip(*np.nonzero(matrix), strict=True)]
@@ -70,6 +67,14 @@ def print_summary(console: Console, report: dict, labels: list[str], skipped: li
         per_folder = Counter(Path(entry.path).parent.name for entry in skipped)
         counts = ", ".join(f"{folder} {n}" for folder, n in per_folder.items())
         console.print(f"skipped {len(skipped)} unreadable file(s), by class: {counts}")
+
+
+def per_class_table(title: str, rows) -> Table:
+    """Precision, recall and F1 of (label, per-class metrics) pairs from a `classification_report`."""
+    table = Table(title, "n", "precision", "recall", "F1", box=None, pad_edge=False)
+    for label, row in rows:
+        table.add_row(label, str(row["n"]), f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
+    return table
 
 
 def _pyplot():
