@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # Offline: a project-local Keras cache, primed with ../shared's ImageNet weights when they are there.
 demo: setup
 	@mkdir -p $(KERAS_CACHE)/models
-	@if [ -d $(SHARED)/weights ]; then ln -sf $(abspath $(SHARED))/weights/*.h5 $(KERAS_CACHE)/models/; fi
+	@if [ -d $(SHARED)/weights ]; then ln -sf $(abspath $(SHARED))/weights/*.h5 $(abspath $(SHARED))/weights/*.pth $(KERAS_CACHE)/models/; fi
 	KERAS_HOME=$(KERAS_CACHE) $(BIN)/edge demo
 
 test: setup

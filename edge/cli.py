@@ -46,9 +46,17 @@ def _training_modules(command: str):
 @app.command()
 def train(
     data_dir: Annotated[Path, typer.Argument(help="DATA_DIR/<class>/*.jpg, or DATA_DIR/{train,validation}/<class>/*")],
-    model: Annotated[str, typer.Option(help="Backbone.")] = "mobilenet_v2",
-    alpha: Annotated[float, typer.Option(help="Width multiplier: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4.")] = 1.0,
-    image_size: Annotated[int, typer.Option(help="Square input size in pixels, 96-224.")] = 224,
+    model: Annotated[
+        str, typer.Option(help="Backbone: mobilenet_v2, efficientnet_lite0 (quantizes best), efficientnet_b0 ... b3.")
+    ] = "mobilenet_v2",
+    alpha: Annotated[float, typer.Option(help="MobileNetV2 width multiplier: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4.")] = 1.0,
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Square input size in pixels, 96-384 [default: the backbone's: 224; B1 240, B2 260, B3 300].",
+            show_default=False,
+        ),
+    ] = None,
     weights: Annotated[
         str, typer.Option(help="imagenet (Keras's cache or download), none, or a weights file.")
     ] = "imagenet",

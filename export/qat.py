@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
 from rich.console import Console
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
+from edge.runtime import EdgeError
 from edge.train.augment import augmentation
 from edge.train.legacy_keras import keras, tf
 from edge.train.progress import keras_verbosity
@@ -51,7 +53,7 @@ class OutputQuantizeConfig(quantization.QuantizeConfig):
         return {}
 
 
-UNSUPPORTED_BY_TFMOT = (keras.layers.Rescaling,)
+UNSUPPORTED_BY_TFMOT = (keras.layers.Rescaling, keras.layers.Normalization, keras.layers.Identity)
 
 
 class Distillation(keras.Model):
@@ -127,7 +129,17 @@ def quantize(model: keras.Model) -> keras.Model:
     with quantization.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
         annotated = keras.models.clone_model(model, clone_function=annotate)
         annotated.set_weights(model.get_weights())
-        quantized = quantization.quantize_apply(quantization.quantize_annotate_model(annotated))
+        try:
+            quantized = quantization.quantize_apply(quantization.quantize_annotate_model(annotated))
+        except RuntimeError as error:
+            unsupported = re.search(r"Layer (\S+):<class '[\w.]*\.(\w+)'> is not supported", str(error))
+            if unsupported is None:
+                raise
+            layer, kind = unsupported.groups()
+            raise EdgeError(
+                f"quantization-aware training cannot quantize layer {layer} ({kind}) of {model.name}: "
+                "export with --ptq (post-training int8) instead, or train efficientnet_lite0 or mobilenet_v2"
+            ) from None
     for layer in quantized.layers:
         if isinstance(layer, quantization.QuantizeWrapperV2):
             continue

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edge.runtime import EdgeError
 
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 96, 224
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 96, 384
 
 
 @dataclass
@@ -15,8 +15,8 @@ class TrainConfig:
     data_dir: Path  #: DATA_DIR/<class>/* or DATA_DIR/{train,validation}/<class>/*
     out: Path | None = None  #: run directory; None makes runs/<timestamp>
     model: str = "mobilenet_v2"  #: backbone name in the registry
-    alpha: float = 1.0  #: MobileNetV2 width multiplier
-    image_size: int = 224  #: square input side in pixels
+    alpha: float = 1.0  #: width multiplier (MobileNetV2 only)
+    image_size: int | None = None  #: square input side in pixels; None: the backbone's default size
     weights: str = "imagenet"  #: "imagenet" (Keras's cache, downloading when missing), "none" or a file path
     epochs: int = 10  #: phase 1: frozen backbone, new head
     lr: float = 1e-3  #: phase 1 learning rate
@@ -36,7 +36,7 @@ class TrainConfig:
         self.out = Path(self.out) if self.out is not None else None
         checks = [
             (
-                MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE,
+                self.image_size is None or MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE,
                 f"--image-size {self.image_size} is outside {MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE}",
             ),
             (0 < self.val_split < 1, f"--val-split {self.val_split} must be between 0 and 1"),

@@ -24,7 +24,10 @@ def build_classifier(
     normalised = backbone.preprocessing()(inputs)
     base = backbone.build(normalised, alpha)
     if weights.path is not None:
-        base.load_weights(str(weights.path))
+        try:
+            backbone.load_weights(base, weights.path)
+        except (OSError, ValueError) as error:
+            raise EdgeError(f"{weights.path}: cannot load it as {backbone.name} weights ({error})") from None
     pool, drop, predictions = HEAD_NAMES
     x = keras.layers.GlobalAveragePooling2D(name=pool)(base.output)
     x = keras.layers.Dropout(dropout, name=drop)(x)

@@ -34,6 +34,7 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
     """Train a classifier on `config.data_dir` and write its run directory; return the directory."""
     console = console or make_console()
     backbone = get_backbone(config.model, config.alpha)
+    config.image_size = config.image_size or backbone.default_size
     fine_tune_at = config.fine_tune_at or backbone.fine_tune_at
     out = config.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     with staged_directory(out) as staging:

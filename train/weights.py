@@ -5,6 +5,7 @@ Offline use: put Keras's own weight file in $KERAS_HOME/models (default ~/.keras
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,16 +47,19 @@ def resolve_weights(spec: str, backbone: Backbone, alpha: float, size: int, say=
 
     cache = keras_cache()
     name, url = backbone.imagenet_file(alpha, size)
-    if not (cache / name).is_file():
-        try:
+    if not (cache / name).is_file() and url is not None:
+        with contextlib.suppress(Exception):  # any download failure leads to the offline fallbacks below
             keras.utils.get_file(name, url, cache_dir=str(cache.parent), cache_subdir="models")
-        except Exception:  # noqa: BLE001 - any download failure leads to the offline fallbacks below
-            fallback, _ = backbone.imagenet_file(alpha, 224)
-            if fallback == name or not (cache / fallback).is_file():
-                raise WeightsUnavailable(
-                    f"ImageNet weights for {backbone.name} alpha {alpha} could not be downloaded: place {name}"
-                    f"{'' if fallback == name else f' (or {fallback})'} in {cache}, or pass --weights PATH"
-                ) from None
-            say(f"{name} is not cached and could not be downloaded; using {fallback} from {cache}")
-            name = fallback
+    if not (cache / name).is_file():
+        fallback, _ = backbone.imagenet_file(alpha, 224)
+        if fallback == name or not (cache / fallback).is_file():
+            width = f" alpha {alpha}" if len(backbone.alphas) > 1 else ""
+            where = f" ({backbone.imagenet_hint})" if backbone.imagenet_hint else ""
+            also = "" if fallback == name else f" (or {fallback})"
+            raise WeightsUnavailable(
+                f"ImageNet weights for {backbone.name}{width} are not cached and could not be downloaded: "
+                f"place {name}{also}{where} in {cache}, or pass --weights PATH"
+            )
+        say(f"{name} is not cached and could not be downloaded; using {fallback} from {cache}")
+        name = fallback
     return Weights(cache / name, f"imagenet:{name}")
