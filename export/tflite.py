@@ -8,10 +8,9 @@ import numpy as np
 
 from edge.runtime.native_stderr import native_stderr_without
 from edge.train.legacy_keras import keras, tf
+from edge.train.tflite import float_tflite, tflite_converter
 
-
-def float_tflite(model: keras.Model) -> bytes:
-    return _converter(model).convert()
+__all__ = ["float_tflite", "int8_tflite"]
 
 
 def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
@@ -25,7 +24,7 @@ def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
     """
     pinned = calibration.copy()
     pinned[0, 0, 0], pinned[0, 0, 1] = 0, 255
-    converter = _converter(model)
+    converter = tflite_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([image[None].astype(np.float32)] for image in pinned)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -37,16 +36,3 @@ def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
     ):
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return converter.convert()
-
-
-def _converter(model: keras.Model) -> tf.lite.TFLiteConverter:
-    """A converter for the model's inference function at batch 1, the way a device runs it.
-
-    `TFLiteConverter.from_keras_model` first saves the model as a SavedModel, which takes ten times longer
-    than the conversion itself; freezing the inference function directly converts the same graph.
-    """
-    spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32, name="image")
-    function = tf.function(lambda image: model(image, training=False)).get_concrete_function(spec)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
-    converter.experimental_lower_to_saved_model = False
-    return converter
