@@ -77,13 +77,24 @@ def train(
     ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split, initialisation and shuffling.")] = 42,
     dropout: Annotated[float, typer.Option(help="Dropout before the classification layer.")] = 0.2,
+    l2: Annotated[float, typer.Option(help="L2 penalty on the classification layer's weights.")] = 0.0,
+    label_smoothing: Annotated[
+        float, typer.Option(help="Share of each label spread over the other classes (0: one-hot targets).")
+    ] = 0.0,
+    schedule: Annotated[
+        str,
+        typer.Option(help="Learning rate in each phase: cosine (decays to 0), plateau (x0.2 when stuck), constant."),
+    ] = "cosine",
     augment: Annotated[
-        bool, typer.Option(help="Random rotation, zoom, shift, contrast, brightness and noise while training.")
+        bool, typer.Option(help="Random flip, rotation, zoom, shift, contrast, brightness and noise while training.")
     ] = False,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs) on validation loss.")] = 3,
     class_weights: Annotated[
         str, typer.Option(help="auto: weigh each class's loss inversely to its image count (imbalanced data); none.")
     ] = "none",
+    mixed_precision: Annotated[
+        str, typer.Option(help="float16 math with float32 weights: auto (on when a GPU is used), on, off.")
+    ] = "auto",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -91,6 +102,12 @@ def train(
             show_default=False,
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the interrupted run that was writing --out from its last finished epoch."
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune an ImageNet backbone on DATA_DIR and write a run directory (model.keras, edge.json, metrics).
 
@@ -116,8 +133,12 @@ def train(
         augment=augment,
         patience=patience,
         class_weights=class_weights,
+        l2=l2,
+        label_smoothing=label_smoothing,
+        schedule=schedule,
+        mixed_precision=mixed_precision,
     )
-    training.train(config)
+    training.train(config, resume=resume)
 
 
 @app.command()

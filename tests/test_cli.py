@@ -55,7 +55,7 @@ def test_one_bad_image_among_several_is_reported_and_the_rest_classified(tiny_ru
         (["infer", "{model}", "photo.jpg", "--bogus"], "No such option: --bogus"),
         (["infer", "{run}/model.keras", "photo.jpg"], "export it first"),
         (["train", "no/such/folder"], "no/such/folder: no such data directory"),
-        (["train", "{run}", "--image-size", "500"], "--image-size 500 is outside 96-224"),
+        (["train", "{run}", "--image-size", "500"], "--image-size 500 is outside 96-384"),
         (["train", "{run}", "--class-weights", "some"], "--class-weights 'some': choose auto or none"),
         (["export", "{run}", "--onnx-int8", "onnx"], "--onnx-int8 'onnx': choose onnxruntime or tf2onnx"),
         (["export", "no/such/run"], "no/such/run: no such run directory"),

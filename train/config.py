@@ -8,6 +8,7 @@ from pathlib import Path
 from edge.runtime import EdgeError
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 96, 384
+SCHEDULES = ("cosine", "plateau", "constant")
 
 
 @dataclass
@@ -27,9 +28,15 @@ class TrainConfig:
     val_split: float = 0.2  #: validation fraction per class when DATA_DIR has no validation folder
     seed: int = 42  #: seeds the split, the weights initialisation and the shuffling
     dropout: float = 0.2  #: dropout before the classification layer
-    augment: bool = False  #: random rotation, zoom, shift, contrast, brightness and noise while training
+    l2: float = 0.0  #: L2 penalty on the classification layer's kernel
+    label_smoothing: float = 0.0  #: share of each label's probability spread over the other classes
+    schedule: str = (
+        "constant"  #: learning rate per phase: "cosine" decay to 0, "plateau" (x0.2 when stuck) or "constant"
+    )
+    augment: bool = False  #: random flip, rotation, zoom, shift, contrast, brightness and noise while training
     class_weights: str = "none"  #: "auto" weighs each class's loss inversely to its training images; "none"
     patience: int = 3  #: epochs without validation-loss improvement before a phase stops early
+    mixed_precision: str = "auto"  #: float16 math with float32 weights: "auto" (on GPU only), "on" or "off"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -47,6 +54,13 @@ class TrainConfig:
             (0 <= self.dropout < 1, f"--dropout {self.dropout} must be in [0, 1)"),
             (self.patience >= 1, f"--patience {self.patience} must be at least 1"),
             (self.class_weights in ("auto", "none"), f"--class-weights {self.class_weights!r}: choose auto or none"),
+            (self.l2 >= 0, f"--l2 {self.l2} must be 0 or more"),
+            (0 <= self.label_smoothing < 1, f"--label-smoothing {self.label_smoothing} must be in [0, 1)"),
+            (self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: choose {', '.join(SCHEDULES)}"),
+            (
+                self.mixed_precision in ("auto", "on", "off"),
+                f"--mixed-precision {self.mixed_precision!r}: auto, on or off",
+            ),
         ]
         for ok, message in checks:
             if not ok:

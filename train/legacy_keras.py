@@ -18,4 +18,6 @@ with native_stderr_without(lambda line: line.startswith(STARTUP_CHATTER)):  # pr
     import tensorflow as tf
 import tf_keras as keras  # noqa: E402
 
+tf.get_logger().setLevel("ERROR")  # Python-side warnings such as tf.function retracing notices
+
 __all__ = ["keras", "tf"]

@@ -17,9 +17,13 @@ HEAD_NAMES = ("pool", "dropout", "predictions")
 
 
 def build_classifier(
-    backbone: Backbone, num_classes: int, image_size: int, alpha: float, weights: Weights, dropout: float
-) -> keras.Model:
-    """Input float 0-255 RGB [H, W, 3] -> softmax over `num_classes`."""
+    backbone: Backbone, num_classes: int, image_size: int, alpha: float, weights: Weights, dropout: float,
+    l2: float = 0.0,
+) -> keras.Model:  # fmt: skip
+    """Input float 0-255 RGB [H, W, 3] -> softmax over `num_classes`; `l2` penalises the head's kernel.
+
+    The softmax computes in float32 whatever the precision policy, as mixed-precision training needs.
+    """
     inputs = keras.Input((image_size, image_size, 3), name=INPUT_NAME)
     normalised = backbone.preprocessing()(inputs)
     base = backbone.build(normalised, alpha)
@@ -31,7 +35,10 @@ def build_classifier(
     pool, drop, predictions = HEAD_NAMES
     x = keras.layers.GlobalAveragePooling2D(name=pool)(base.output)
     x = keras.layers.Dropout(dropout, name=drop)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name=predictions)(x)
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", kernel_regularizer=regularizer, dtype="float32", name=predictions
+    )(x)
     return keras.Model(inputs, outputs, name=f"edge_{backbone.name}")
 
 

@@ -17,21 +17,28 @@ LABELS_FILE = "labels.txt"
 
 
 @contextlib.contextmanager
-def staged_directory(out: Path):
+def staged_directory(out: Path, resume: bool = False):
     """Yield a hidden sibling of `out` to write into; rename it to `out` only when the block succeeds.
 
-    A failed or interrupted run leaves no half-written run directory behind.
+    An error removes it (unless resuming), so no half-written run directory is left behind. An interruption
+    (Ctrl-C, or a kill, which runs no clean-up at all) keeps it with its checkpoints; `resume` writes into it.
     """
     out = Path(out)
     if out.exists():
         raise EdgeError(f"{out} already exists; pass another --out or remove it")
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    staging.mkdir(parents=True)
+    staging = out.parent / f".{out.name}.partial"
+    if resume and not staging.is_dir():
+        raise EdgeError(f"nothing to resume: no interrupted run at {staging}")
+    if staging.exists() and not resume:
+        raise EdgeError(f"{staging} holds an interrupted run of {out}: add --resume to continue it, or remove it")
+    staging.mkdir(parents=True, exist_ok=True)
     try:
         yield staging
-        os.rename(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    except Exception:
+        if not resume:  # a failed resume keeps the checkpoints it was given
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.rename(staging, out)
 
 
 def point_latest(run_dir: Path) -> None:

@@ -3,15 +3,18 @@ backbone fine-tuned at a low learning rate with BatchNorm kept in inference mode
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
-from edge.runtime import MANIFEST_NAME, Artifact, Manifest
+from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, atomic_write_text, sha256_file
 from edge.runtime.metrics import classification_report
@@ -19,25 +22,35 @@ from edge.runtime.preprocess import RESIZE_POLICY
 
 from .augment import augmentation, with_augmentation
 from .backbones import get_backbone
+from .checkpoints import Checkpoints
 from .config import TrainConfig
 from .data import Dataset, balanced_class_weights, load_dataset
+from .devices import distribution, float32_copy, mixed_precision, precision_policy
 from .features import AUGMENTED_COPIES, head_model, pooled_features, training_features
 from .legacy_keras import keras, tf
 from .model import backbone_layers, build_classifier, fine_tune_layer_index, freeze_backbone, unfreeze_top
 from .progress import keras_verbosity, progress_bar
 from .report import confusion_png, curves_png, print_summary
 from .run import LABELS_FILE, MODEL_FILE, point_latest, staged_directory
-from .weights import resolve_weights
+from .weights import Weights, resolve_weights
 
 
-def train(config: TrainConfig, console: Console | None = None) -> Path:
-    """Train a classifier on `config.data_dir` and write its run directory; return the directory."""
+def train(config: TrainConfig, console: Console | None = None, resume: bool = False) -> Path:
+    """Train a classifier on `config.data_dir` and write its run directory; return the directory.
+
+    `resume` continues the interrupted run that was writing `config.out` from its last finished epoch.
+    """
     console = console or make_console()
     backbone = get_backbone(config.model, config.alpha)
     config.image_size = config.image_size or backbone.default_size
     fine_tune_at = config.fine_tune_at or backbone.fine_tune_at
+    if resume and config.out is None:
+        raise EdgeError("--resume needs --out: the run directory the interrupted run was writing")
     out = config.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    with staged_directory(out) as staging:
+    mixed = mixed_precision(config.mixed_precision)
+    with staged_directory(out, resume=resume) as staging, _resume_hint(console, out):
+        checkpoints = Checkpoints(staging)
+        checkpoints.match_config(config.to_json(), resume)
         with progress_bar(console, "Preparing images") as progress:
             dataset = load_dataset(
                 config.data_dir, config.image_size, val_split=config.val_split, seed=config.seed, progress=progress
@@ -45,38 +58,38 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
         _report_dataset(console, dataset)
         weights = resolve_weights(config.weights, backbone, config.alpha, config.image_size, say=console.print)
         keras.utils.set_random_seed(config.seed)
-        model = build_classifier(
-            backbone, len(dataset.labels), config.image_size, config.alpha, weights, config.dropout
-        )
-        fine_tune_layer_index(backbone_layers(model), fine_tune_at)  # a bad --fine-tune-at fails before training
-        console.print(
-            f"{backbone.name} alpha {config.alpha} at {config.image_size}px, weights {weights.source}, "
-            f"on {_device_name()}"
-        )
-
-        freeze_backbone(model)
-        augment = augmentation(config.seed) if config.augment else None
-        copies = f" and {AUGMENTED_COPIES} augmented copies of each" if augment else ""
-        console.print(f"phase frozen: caching the backbone's features of every image{copies}")
-        started = time.perf_counter()
-        train = training_features(model, dataset.train.x, dataset.train.y, config.batch_size, augment)
-        validation = (pooled_features(model, dataset.validation.x, config.batch_size), dataset.validation.y)
-        feature_seconds = round(time.perf_counter() - started, 1)
-        history = _fit(console, head_model(model), "frozen", config.lr, config.epochs, train, validation, config)
-        if config.fine_tune_epochs:
-            unfreeze_top(model, fine_tune_at)
-            trainer = with_augmentation(model, config.seed) if config.augment else model
-            images = (dataset.train.x, dataset.train.y), (dataset.validation.x, dataset.validation.y)
-            history += _fit(
-                console, trainer, "fine-tune", config.fine_tune_lr, config.fine_tune_epochs, *images, config
+        strategy = distribution()
+        with strategy.scope(), precision_policy(mixed):
+            model = build_classifier(
+                backbone, len(dataset.labels), config.image_size, config.alpha, weights, config.dropout, config.l2
+            )
+            fine_tune_layer_index(backbone_layers(model), fine_tune_at)  # a bad --fine-tune-at fails before training
+            console.print(
+                f"{backbone.name}{f' alpha {config.alpha}' if len(backbone.alphas) > 1 else ''} at "
+                f"{config.image_size}px, weights {weights.source}, on {_device_name(strategy, mixed)}"
+            )
+            history, seconds = _train_phases(console, model, dataset, config, fine_tune_at, checkpoints)
+        if mixed:  # the run's model computes in float32, as every export expects
+            model = float32_copy(
+                model,
+                lambda: build_classifier(
+                    backbone,
+                    len(dataset.labels),
+                    config.image_size,
+                    config.alpha,
+                    Weights(None, "none"),
+                    config.dropout,
+                    config.l2,
+                ),
             )
 
         probabilities = model.predict(dataset.validation.x, batch_size=config.batch_size, verbose=0)
         metrics = {
             "validation": classification_report(probabilities, dataset.validation.y, dataset.labels),
-            "train_seconds": {"features": feature_seconds} | {row["phase"]: row["phase_seconds"] for row in history},
+            "train_seconds": seconds,
             "skipped": [vars(entry) for entry in dataset.skipped],
         }
+        shutil.rmtree(checkpoints.root)
         model.save(staging / MODEL_FILE)
         manifest = Manifest(
             labels=dataset.labels,
@@ -115,35 +128,104 @@ def train(config: TrainConfig, console: Console | None = None) -> Path:
     return out
 
 
-def _fit(console, model, phase: str, lr: float, epochs: int, train, validation, config: TrainConfig) -> list[dict]:
-    """One phase: compile with `lr`, fit (x, y) `train` with early stopping on `validation`, return one history
-    row per epoch."""
+def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tune_at, checkpoints: Checkpoints):
+    """Phase 1 (frozen backbone, head on cached features), then phase 2 (top of the backbone unfrozen).
+
+    Returns the per-epoch history of both phases and the seconds each part took in this process.
+    """
+    classes = len(dataset.labels)
+    seconds = {}
+    freeze_backbone(model)
+    augment = augmentation(config.seed) if config.augment else None
+
+    def features():
+        copies = f" and {AUGMENTED_COPIES} augmented copies of each" if augment else ""
+        console.print(f"phase frozen: caching the backbone's features of every image{copies}")
+        started = time.perf_counter()
+        train = training_features(model, dataset.train.x, dataset.train.y, config.batch_size, augment)
+        validation = pooled_features(model, dataset.validation.x, config.batch_size), dataset.validation.y
+        seconds["features"] = round(time.perf_counter() - started, 1)
+        return _batches(*train, classes, config, shuffle=True), _batches(*validation, classes, config)
+
+    phases = [("frozen", head_model(model), config.lr, config.epochs, features)]
+    if config.fine_tune_epochs:
+
+        def images():
+            unfreeze_top(model, fine_tune_at)
+            return (
+                _batches(dataset.train.x, dataset.train.y, classes, config, shuffle=True),
+                _batches(dataset.validation.x, dataset.validation.y, classes, config),
+            )
+
+        trainer = with_augmentation(model, config.seed) if config.augment else model
+        phases.append(("fine-tune", trainer, config.fine_tune_lr, config.fine_tune_epochs, images))
+
+    history = []
+    for phase, trainer, lr, epochs, data in phases:
+        if checkpoints.done(phase).is_file():
+            model.load_weights(checkpoints.done(phase))
+            console.print(f"phase {phase}: finished before the interruption, weights restored")
+        else:
+            train, validation = data()
+            started = time.perf_counter()
+            _fit(console, trainer, phase, lr, epochs, train, validation, config, checkpoints)
+            seconds[phase] = round(time.perf_counter() - started, 1)
+            checkpoints.finish(phase, model)
+        history += [{"phase": phase, **row, "epoch": row["epoch"] + 1} for row in checkpoints.history(phase)]
+    return history, seconds
+
+
+def _fit(console, model, phase: str, lr: float, epochs: int, train, validation, config: TrainConfig, checkpoints):
+    """One phase: compile with `lr` and the schedule, fit with early stopping, keep the best epoch's weights."""
     trainable = sum(int(weight.shape.num_elements()) for weight in model.trainable_weights)
-    console.print(f"phase {phase}: {trainable:,} trainable parameters, learning rate {lr:g}, up to {epochs} epochs")
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    class_weight = balanced_class_weights(train[1], model.output_shape[-1]) if config.class_weights == "auto" else None
-    started = time.perf_counter()
-    logs = model.fit(
-        *train,
+    console.print(
+        f"phase {phase}: {trainable:,} trainable parameters, learning rate {lr:g} ({config.schedule}), "
+        f"up to {epochs} epochs"
+    )
+    steps = int(train.cardinality()) * epochs
+    callbacks = checkpoints.callbacks(phase, config.patience)
+    if config.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
+    elif config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(factor=0.2, patience=max(1, config.patience // 2)))
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    class_weight = None
+    if config.class_weights == "auto":
+        labels = np.concatenate([np.argmax(y, axis=-1) for _, y in train.as_numpy_iterator()])
+        class_weight = balanced_class_weights(labels, model.output_shape[-1])
+    model.fit(
+        train,
         validation_data=validation,
-        batch_size=config.batch_size,
         epochs=epochs,
-        callbacks=[stop],
+        callbacks=callbacks,
         class_weight=class_weight,
-        shuffle=True,
         verbose=keras_verbosity(),
-    ).history
-    seconds = round(time.perf_counter() - started, 1)
-    return [
-        {
-            "phase": phase,
-            "epoch": epoch + 1,
-            **{key: values[epoch] for key, values in logs.items()},
-            "phase_seconds": seconds,
-        }
-        for epoch in range(len(logs["loss"]))
-    ]
+    )
+    if checkpoints.best(phase).is_file():
+        model.load_weights(checkpoints.best(phase))
+
+
+def _batches(x: np.ndarray, y: np.ndarray, classes: int, config: TrainConfig, shuffle: bool = False):
+    """A prefetching tf.data pipeline over the uint8 images (or features) with one-hot labels."""
+    batches = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        batches = batches.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
+    batches = batches.batch(config.batch_size).map(lambda images, labels: (images, tf.one_hot(labels, classes)))
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+@contextlib.contextmanager
+def _resume_hint(console: Console, out: Path):
+    """On Ctrl-C, say how to continue from the last checkpoint."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: continue with the same command and --out {out} --resume[/yellow]")
+        raise
 
 
 def _report_dataset(console: Console, dataset: Dataset) -> None:
@@ -161,9 +243,13 @@ def _report_dataset(console: Console, dataset: Dataset) -> None:
         console.print(f"ignored {len(dataset.ignored)} file(s) that are not images by extension (e.g. {examples})")
 
 
-def _device_name() -> str:
+def _device_name(strategy, mixed: bool) -> str:
     gpus = tf.config.list_physical_devices("GPU")
-    return f"{len(gpus)} GPU(s)" if gpus else "CPU"
+    if not gpus:
+        return "CPU"
+    return (
+        f"{len(gpus)} GPU(s), {strategy.num_replicas_in_sync} replica(s), {'mixed' if mixed else 'float32'} precision"
+    )
 
 
 def _csv(rows: list[dict]) -> str:
