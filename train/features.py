@@ -7,7 +7,7 @@ epoch. Augmentation cannot then be fresh every epoch; instead each training imag
 
 On a CPU the frozen backbone runs as a float TFLite model on XNNPACK, about three times faster per image than
 TensorFlow (benchmarks/phase1.py); its features match TensorFlow's to float32 rounding. On a GPU TensorFlow
-runs it.
+runs it, as it does under mixed precision (TFLite has no float16 Keras layers).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ AUGMENTED_COPIES = 2
 
 def pooled_features(model: keras.Model, images: np.ndarray, batch_size: int, augment: keras.Model | None = None):
     """The model's pooled backbone output for each image (after `augment` in training mode, when given)."""
-    extractor = keras.Model(model.input, model.get_layer(HEAD_NAMES[0]).output)
-    if tf.config.list_physical_devices("GPU"):
+    pool = model.get_layer(HEAD_NAMES[0])
+    extractor = keras.Model(model.input, pool.output)
+    if tf.config.list_physical_devices("GPU") or pool.compute_dtype != "float32":  # TFLite has no mixed precision
         if augment is not None:  # training=True fixed in the graph: predict() then augments, in graph mode
             images_in = keras.Input(model.input_shape[1:])
             extractor = keras.Model(images_in, extractor(augment(images_in, training=True), training=False))
