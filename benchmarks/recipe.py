@@ -49,10 +49,10 @@ def run_recipe(data, weights: Path, alpha: float, size: int) -> tuple[np.ndarray
     return model.predict(data.validation.x, verbose=0), phase1
 
 
-def run_edge(data_dir: Path, weights: Path, options: list[str]) -> tuple[np.ndarray, float]:
+def run_edge(data_dir: Path, weights: Path, options: list[str], keep: Path | None) -> tuple[np.ndarray, float]:
     """Validation probabilities, and the seconds of phase 1 (features and head) from the run's metrics.json."""
     with tempfile.TemporaryDirectory() as root:
-        out = Path(root) / "run"
+        out = keep or Path(root) / "run"
         command = [sys.executable, "-m", "edge", "train", str(data_dir), "--weights", str(weights), "--out", str(out)]
         subprocess.run([*command, *options], check=True)
         _, model = open_run(out)
@@ -65,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path)
     parser.add_argument("--weights", type=Path, required=True, help="MobileNetV2 alpha 1.0 no-top ImageNet .h5")
+    parser.add_argument("--keep", type=Path, help="write edge's run here instead of a temporary folder")
     parser.add_argument("--skip-recipe", action="store_true", help="only run edge (the recipe's numbers are known)")
     parser.add_argument("edge_options", nargs=argparse.REMAINDER, help="extra edge train options, after --")
     args = parser.parse_args()
@@ -76,7 +77,7 @@ def main() -> None:
         runs["keras recipe (5 + 5 epochs)"] = *run_recipe(data, args.weights, 1.0, 224), time.perf_counter() - started
     started = time.perf_counter()
     name = " ".join(["edge train", *args.edge_options]) if args.edge_options else "edge train (defaults)"
-    runs[name] = *run_edge(args.data, args.weights, args.edge_options), time.perf_counter() - started
+    runs[name] = *run_edge(args.data, args.weights, args.edge_options, args.keep), time.perf_counter() - started
 
     print(f"{args.data}: {len(data.train)} training, {len(data.validation)} validation images")
     print(f"{'':<40}{'accuracy':>10}{'balanced':>10}{'phase 1 s':>10}{'total s':>10}")

