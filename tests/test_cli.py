@@ -110,3 +110,17 @@ def test_parity_on_a_labelled_folder_writes_its_report(tiny_run):
     assert report["n"] == 4 and report["images"].endswith("samples")
     assert json.loads((tiny_run / "export/parity.json").read_text())["n"] == 4
     assert result.returncode == (0 if report["passed"] else 1)
+
+
+def test_bench_json_rows_have_the_documented_keys(tiny_run):
+    models = [tiny_run / "export/model_int8.tflite", tiny_run / "export/model.onnx"]
+    result = run_edge("bench", *models, "--runs", "3", "--warmup", "1", "--json", "--data", tiny_run.parent / "data")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    keys = {"model", "format", "precision", "size_mb", "latency_ms_p50", "latency_ms_p95", "e2e_ms_p50", "accuracy"}
+    assert [(row["format"], row["precision"]) for row in rows] == [("tflite", "int8"), ("onnx", "float32")]
+    for row, model in zip(rows, models, strict=True):
+        assert keys <= row.keys() and row["model"] == str(model)
+        assert row["size_mb"] == pytest.approx(model.stat().st_size / 1e6, rel=1e-3)
+        assert 0 < row["latency_ms_p50"] <= row["latency_ms_p95"] and row["e2e_ms_p50"] > 0
+        assert 0 <= row["accuracy"] <= 1 and row["images"] == 40  # 4 generated classes x 10 images
