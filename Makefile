@@ -32,6 +32,7 @@ lint: setup
 
 bench: setup
 	@test -d $(RUN)/export || { echo "no exported run at $(RUN): run make demo first, or pass RUN=runs/NAME"; exit 2; }
+	$(BIN)/edge bench $(RUN)/export/*.tflite $(RUN)/export/*.onnx
 	$(BIN)/python benchmarks/latency.py $(RUN)
 	$(BIN)/python benchmarks/cold_start.py $(RUN)
 

@@ -1,9 +1,9 @@
 """Accuracy, size and invoke latency of every exported artifact (TFLite and ONNX) of one or more runs, side by
-side in one process: with runs of different backbones, the per-backbone table.
+side in one run: with runs of different backbones, the per-backbone table.
 
     python benchmarks/latency.py runs/NAME [runs/OTHER ...] [--runs 100] [--threads N]
 
-Batch 1, after warm-up, through the runtime's backend (what `edge infer` runs); medians and the ratio to the
+Measured by `edge bench` (batch 1, after warm-up, each model in a fresh process); medians and the ratio to the
 run's float TFLite model, since this machine is shared and absolute times are noisy. Accuracy is what
 `edge export` measured on the run's validation split (recorded in edge.json).
 """
@@ -11,13 +11,10 @@ run's float TFLite model, since this machine is shared and absolute times are no
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
-import numpy as np
-
-from edge.runtime import Classifier, Manifest
+from edge.runtime import Manifest
+from edge.runtime.bench import bench
 
 
 def main() -> None:
@@ -35,27 +32,15 @@ def main() -> None:
         backbone = manifest.backbone
         width = f" a{backbone['alpha']}" if backbone["name"] == "mobilenet_v2" else ""
         name = f"{backbone['name']}{width} {manifest.input_size[0]}px"
-        rows = [(artifact, *_measure(run / artifact.file, args)) for artifact in manifest.artifacts
-                if artifact.format != "keras"]  # fmt: skip
-        baseline = next((median, size) for artifact, median, size in rows if artifact.precision == "float32")
-        for artifact, median, size in rows:
+        artifacts = [artifact for artifact in manifest.artifacts if artifact.format != "keras"]
+        rows = bench([run / artifact.file for artifact in artifacts], None, runs=args.runs, warmup=args.warmup,
+                     threads=args.threads)  # fmt: skip
+        baseline = next(row for row in rows if row.precision == "float32")
+        for artifact, row in zip(artifacts, rows, strict=True):
             accuracy = artifact.metrics.get("accuracy", float("nan"))
-            print(f"{name:<28}{Path(artifact.file).name:<20}{accuracy:>9.4f}{size:>7.2f}{size / baseline[1]:>12.2f}"
-                  f"{median:>9.2f}{median / baseline[0]:>15.2f}")  # fmt: skip
-
-
-def _measure(path: Path, args) -> tuple[float, float]:
-    """Median invoke milliseconds and size in MB of one model file."""
-    classifier = Classifier(path, threads=args.threads)
-    pixels = np.random.default_rng(0).integers(0, 256, (*classifier.input_size, 3), dtype=np.uint8)
-    for _ in range(args.warmup):
-        classifier.backend.run(pixels)
-    times = []
-    for _ in range(args.runs):
-        started = time.perf_counter()
-        classifier.backend.run(pixels)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), path.stat().st_size / 1e6
+            print(f"{name:<28}{Path(artifact.file).name:<20}{accuracy:>9.4f}{row.size_mb:>7.2f}"
+                  f"{row.size_mb / baseline.size_mb:>12.2f}{row.latency_ms_p50:>9.2f}"
+                  f"{row.latency_ms_p50 / baseline.latency_ms_p50:>15.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
