@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import sys
 from pathlib import Path
@@ -52,10 +53,16 @@ def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | Non
 
 
 def expand_images(paths: list[Path]) -> list[Path]:
-    """Files as given; directories replaced by the image files in them (sorted, recursively)."""
+    """Files as given; directories replaced by the image files in them (sorted, recursively); glob patterns the
+    shell did not expand (quoted, or on Windows) replaced by the files they match."""
     files = []
     for path in paths:
-        if path.is_dir():
+        if not path.exists() and glob.has_magic(str(path)):
+            matches = sorted(Path(match) for match in glob.glob(str(path), recursive=True))
+            if not matches:
+                raise ImageError(f"{path}: no files match this pattern")
+            files.extend(expand_images(matches))
+        elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
             if not found:
                 raise ImageError(f"{path}: directory has no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")

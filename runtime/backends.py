@@ -42,6 +42,10 @@ class LiteRTBackend:
         self._interpreter.invoke()
         return _dequantize(self._interpreter.get_tensor(self._output["index"])[0], self._output)
 
+    def run_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities for `uint8[N, H, W, 3]`: one invoke per image, as the model is built for batch 1."""
+        return np.stack([self.run(image) for image in pixels])
+
 
 class OnnxRuntimeBackend:
     """onnxruntime session on the CPU, created once; the model takes uint8 pixels and returns probabilities."""
@@ -65,8 +69,12 @@ class OnnxRuntimeBackend:
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for one `uint8[H, W, 3]` image."""
-        (probabilities,) = self._session.run(None, {self._input_name: pixels.astype(self.input_dtype)[None]})
-        return probabilities[0].astype(np.float32)
+        return self.run_batch(pixels[None])[0]
+
+    def run_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities for `uint8[N, H, W, 3]` in one call: the ONNX models have a batch dimension."""
+        (probabilities,) = self._session.run(None, {self._input_name: pixels.astype(self.input_dtype, copy=False)})
+        return probabilities.astype(np.float32, copy=False)
 
 
 _ONNX_TYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,21 @@ class Classifier:
         """Class probabilities (float32, one per label) for a path, PIL image or uint8 array."""
         return self.backend.run(load_image(image, self.input_size))
 
+    def probabilities_batch(self, images: np.ndarray | Sequence[ImageSource]) -> np.ndarray:
+        """float32[N, labels] for `uint8[N, H, W, 3]` already at the model's size, or for any sequence of images."""
+        size = self.input_size
+        if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.shape[1:] == (*size, 3)):
+            images = np.stack([load_image(image, size) for image in images])
+        return self.backend.run_batch(images)
+
     def predict(self, image: ImageSource, top_k: int = 3) -> list[Prediction]:
         """The `top_k` most probable labels, best first."""
-        scores = self.probabilities(image)
+        return self._top(self.probabilities(image), top_k)
+
+    def predict_batch(self, images: np.ndarray | Sequence[ImageSource], top_k: int = 3) -> list[list[Prediction]]:
+        """`predict` for many images at once (see `probabilities_batch`)."""
+        return [self._top(scores, top_k) for scores in self.probabilities_batch(images)]
+
+    def _top(self, scores: np.ndarray, top_k: int) -> list[Prediction]:
         best = np.argsort(-scores, kind="stable")[:top_k]
         return [Prediction(self.labels[i], int(i), float(scores[i])) for i in best]

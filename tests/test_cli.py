@@ -37,6 +37,15 @@ def test_infer_prints_a_table_and_json_lines(tiny_run, samples):
         assert all(labels[entry["index"]] == entry["label"] for entry in row["top_k"])
 
 
+def test_infer_expands_a_quoted_glob(tiny_run, samples):
+    pattern = samples[0].parent.parent / "*" / "*.jpg"
+    result = run_edge("infer", tiny_run / "export/model_int8.tflite", pattern, "--json")
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(line)["image"] for line in result.stdout.splitlines()) == sorted(map(str, samples))
+    missing = run_edge("infer", tiny_run / "export/model_int8.tflite", samples[0].parent / "*.png")
+    assert missing.returncode == 2 and "no files match" in missing.stderr
+
+
 def test_one_bad_image_among_several_is_reported_and_the_rest_classified(tiny_run, samples, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_text("<html>")

@@ -39,6 +39,18 @@ def test_path_pil_and_array_inputs_give_the_same_result(tiny_run):
     assert np.array_equal(expected, classifier.probabilities(load_image(sample, classifier.input_size)))
 
 
+@pytest.mark.parametrize("model", ["model_int8.tflite", "model_int8.onnx"])
+def test_predict_batch_matches_one_image_at_a_time(tiny_run, model):
+    classifier = Classifier(tiny_run / "export" / model)
+    samples = sorted((tiny_run.parent / "samples").rglob("*.jpg"))
+    one_by_one = np.stack([classifier.probabilities(sample) for sample in samples])
+    arrays = np.stack([load_image(sample, classifier.input_size) for sample in samples])
+    assert np.allclose(classifier.probabilities_batch(arrays), one_by_one, atol=1e-6)
+    assert np.allclose(classifier.probabilities_batch(samples), one_by_one, atol=1e-6)  # paths, decoded for it
+    batch = classifier.predict_batch(arrays, top_k=2)
+    assert [row[0].label for row in batch] == [classifier.predict(sample, 1)[0].label for sample in samples]
+
+
 def test_manifest_is_found_beside_the_model(tiny_run, tmp_path):
     (tmp_path / "model.tflite").write_bytes((tiny_run / "export/model_int8.tflite").read_bytes())
     (tmp_path / "edge.json").write_bytes((tiny_run / "edge.json").read_bytes())
