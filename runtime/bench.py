@@ -46,7 +46,7 @@ def bench(models: list[Path], data: Path | None, *, runs: int, warmup: int, thre
     with tempfile.TemporaryDirectory() as folder:
         if data is None:
             data = Path(folder) / "stand_in.jpg"
-            _stand_in_photo(data)
+            stand_in_photo(data)
         context = multiprocessing.get_context("spawn")
         rows = []
         for model in models:
@@ -124,9 +124,9 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 
 
-def _stand_in_photo(path: Path) -> None:
-    """A smooth, photo-like 640x480 JPEG: decoding it costs what decoding a camera frame of that size costs."""
-    height, width = STAND_IN_SIZE[1], STAND_IN_SIZE[0]
+def stand_in_photo(path: Path, size: tuple[int, int] = STAND_IN_SIZE) -> None:
+    """A smooth, photo-like JPEG of `size` (width, height): it decodes at the cost of a camera photo that size."""
+    width, height = size
     y, x = np.mgrid[0:height, 0:width] / max(height, width)
     rgb = np.stack([np.sin(7 * x + 3 * y), np.cos(5 * y - 2 * x), np.sin(4 * x * y + 1)], axis=-1)
     noise = np.random.default_rng(0).normal(0, 0.05, rgb.shape)

@@ -1,0 +1,75 @@
+"""The runtime's own costs on one exported model: decoding large photos, and the Classifier wrapper.
+
+    python benchmarks/device.py runs/NAME/export/model_int8.tflite [--runs 50] [--threads N]
+
+1. End-to-end (decode + resize + invoke) on a 4032x3024 JPEG against a 640x480 one: Pillow's JPEG draft mode
+   decodes the large one at a reduced DCT scale, so the ratio should stay under 2.
+2. `Classifier.probabilities` on a ready uint8 array, and the backend's `run`, against a bare LiteRT
+   `invoke()` with its input already set, same model and threads: the wrapper's overhead.
+Medians of interleaved runs, since this machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.runtime import Classifier
+from edge.runtime.bench import stand_in_photo
+
+
+def interleaved_medians(calls: dict, runs: int) -> dict[str, float]:
+    """Median milliseconds of each call, the calls taking turns so that load changes hit all of them alike."""
+    times = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    classifier = Classifier(args.model, threads=args.threads)
+
+    with tempfile.TemporaryDirectory() as folder:
+        photos = {size: Path(folder) / f"{size[0]}x{size[1]}.jpg" for size in ((640, 480), (4032, 3024))}
+        for size, path in photos.items():
+            stand_in_photo(path, size)
+        decode = interleaved_medians({f"{w}x{h}": (lambda p=p: classifier.probabilities(p)) for (w, h), p in
+                                      photos.items()}, args.runs)  # fmt: skip
+    print(f"{args.model}: end-to-end p50 " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in decode.items()))
+    print(f"12-megapixel / VGA ratio: {decode['4032x3024'] / decode['640x480']:.2f} (target <= 2)")
+
+    if args.model.suffix != ".tflite":
+        return
+    from ai_edge_litert.interpreter import Interpreter
+
+    pixels = np.random.default_rng(0).integers(0, 256, (*classifier.input_size, 3), dtype=np.uint8)
+    bare = Interpreter(model_path=str(args.model), num_threads=args.threads or os.cpu_count())
+    bare.allocate_tensors()
+    detail = bare.get_input_details()[0]
+    bare.set_tensor(detail["index"], pixels[None].astype(detail["dtype"]))
+    for _ in range(10):
+        bare.invoke(), classifier.probabilities(pixels)
+    overhead = interleaved_medians(
+        {"bare invoke()": bare.invoke, "backend.run": lambda: classifier.backend.run(pixels),
+         "Classifier.probabilities": lambda: classifier.probabilities(pixels)}, args.runs * 4)  # fmt: skip
+    base = overhead["bare invoke()"]
+    for name, ms in overhead.items():
+        print(f"{name:<26}{ms:>8.3f} ms  {ms / base - 1:>+7.1%}")
+
+
+if __name__ == "__main__":
+    main()
