@@ -7,7 +7,7 @@ SHARED ?= ../shared
 KERAS_CACHE := $(CURDIR)/.cache/keras
 RUN ?= runs/demo/run
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench pi-check clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: setup
 	$(BIN)/edge bench $(RUN)/export/*.tflite $(RUN)/export/*.onnx
 	$(BIN)/python benchmarks/latency.py $(RUN)
 	$(BIN)/python benchmarks/cold_start.py $(RUN)
+
+# linux/arm64 + Python 3.11 under qemu: the runtime extra installs and edge infer gives the same top-1 labels.
+pi-check: setup
+	RUN=$(RUN) PYTHON=$(BIN)/python .ci/pi-check
 
 clean:
 	rm -rf $(VENV) .cache runs .pytest_cache .ruff_cache
