@@ -7,7 +7,7 @@ SHARED ?= ../shared
 KERAS_CACHE := $(CURDIR)/.cache/keras
 RUN ?= runs/demo/run
 
-.PHONY: setup demo test lint bench pi-check clean
+.PHONY: setup demo test lint bench pi-check fuzz clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ bench: setup
 # linux/arm64 + Python 3.11 under qemu: the runtime extra installs and edge infer gives the same top-1 labels.
 pi-check: setup
 	RUN=$(RUN) PYTHON=$(BIN)/python .ci/pi-check
+
+# libFuzzer (atheris) over the preprocessing function; FUZZ_SECONDS=300 by default.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	$(BIN)/python fuzz/preprocess.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
 
 clean:
 	rm -rf $(VENV) .cache runs .pytest_cache .ruff_cache
