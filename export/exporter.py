@@ -54,6 +54,8 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
         np.random.default_rng(seed).permutation(len(dataset.train))[: config.calibration_images]
     ]
     (run_dir / EXPORT_DIR).mkdir(exist_ok=True)
+    for stale in (run_dir / EXPORT_DIR).glob(".tmp-*"):  # left by an export that was killed
+        stale.unlink()
     temps: list[Path] = []
     artifacts: list[Artifact] = []
     measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
