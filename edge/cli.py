@@ -54,7 +54,7 @@ def train(
     image_size: Annotated[
         int | None,
         typer.Option(
-            help="Square input size in pixels, 96-384 [default: the backbone's: 224; B1 240, B2 260, B3 300].",
+            help="Square input size in pixels, 96-384 \\[default: the backbone's: 224; B1 240, B2 260, B3 300].",
             show_default=False,
         ),
     ] = None,
@@ -64,11 +64,11 @@ def train(
     epochs: Annotated[int, typer.Option(help="Phase 1 epochs: frozen backbone, new head.")] = 10,
     lr: Annotated[float, typer.Option(help="Phase 1 learning rate.")] = 1e-3,
     fine_tune_epochs: Annotated[int, typer.Option(help="Phase 2 epochs: top of the backbone unfrozen (0: skip).")] = 10,
-    fine_tune_lr: Annotated[float, typer.Option(help="Phase 2 learning rate.")] = 1e-5,
+    fine_tune_lr: Annotated[float, typer.Option(help="Phase 2 learning rate.")] = 1e-4,
     fine_tune_at: Annotated[
         str | None,
         typer.Option(
-            help="First backbone layer unfrozen in phase 2, by name or index [default: the backbone's, ~top 30%].",
+            help="First backbone layer unfrozen in phase 2, by name or index \\[default: the backbone's, ~top 30%].",
             show_default=False,
         ),
     ] = None,
@@ -88,7 +88,10 @@ def train(
     ] = "cosine",
     augment: Annotated[
         bool, typer.Option(help="Random flip, rotation, zoom, shift, contrast, brightness and noise while training.")
-    ] = False,
+    ] = True,
+    flip: Annotated[
+        bool, typer.Option(help="Augmentation mirrors images left-right; --no-flip for text, hand signs, digits.")
+    ] = True,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs) on validation loss.")] = 3,
     class_weights: Annotated[
         str, typer.Option(help="auto: weigh each class's loss inversely to its image count (imbalanced data); none.")
@@ -99,7 +102,7 @@ def train(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Run directory [default: runs/<timestamp>].",
+            help="Run directory \\[default: runs/<timestamp>].",
             show_default=False,
         ),
     ] = None,
@@ -132,6 +135,7 @@ def train(
         seed=seed,
         dropout=dropout,
         augment=augment,
+        flip=flip,
         patience=patience,
         class_weights=class_weights,
         l2=l2,
@@ -188,7 +192,7 @@ def parity(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="DIR/<class>/* images to measure on [default: the run's validation split].", show_default=False
+            help="DIR/<class>/* images to measure on \\[default: the run's validation split].", show_default=False
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
@@ -225,7 +229,7 @@ def evaluate(
         Path | None, typer.Option(help="Also draw the confusion matrix to this PNG file.", show_default=False)
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(help="Inference threads [default: all cores].", show_default=False)
+        int | None, typer.Option(help="Inference threads \\[default: all cores].", show_default=False)
     ] = None,
 ) -> None:
     """Accuracy, balanced accuracy, per-class precision/recall/F1 and the confusion matrix of any model.
@@ -247,7 +251,7 @@ def infer(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="Inference threads [default: all cores].",
+            help="Inference threads \\[default: all cores].",
             show_default=False,
         ),
     ] = None,
@@ -270,14 +274,14 @@ def bench(
         Path | None,
         typer.Option(
             help="Images for end-to-end latency: a file, a folder, or DIR/<class>/* for accuracy too "
-            "[default: a generated 640x480 JPEG].",
+            "\\[default: a generated 640x480 JPEG].",
             show_default=False,
         ),
     ] = None,
     runs: Annotated[int, typer.Option(help="Timed invocations per model (and end-to-end runs, at least).")] = 100,
     warmup: Annotated[int, typer.Option(help="Untimed invocations first.")] = 10,
     threads: Annotated[
-        int | None, typer.Option(help="Inference threads [default: all cores].", show_default=False)
+        int | None, typer.Option(help="Inference threads \\[default: all cores].", show_default=False)
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list of rows instead of the table.")] = False,
 ) -> None:

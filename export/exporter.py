@@ -14,6 +14,7 @@ from rich.console import Console
 from edge.runtime import MANIFEST_NAME, Artifact, EdgeError
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, sha256_file
+from edge.train.augment import augmentation
 from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import dataset_of, open_run
@@ -82,7 +83,8 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
                 method, quantized = "ptq", model
             else:
                 method = "qat"
-                augment = bool(manifest.training.get("augment"))
+                training = manifest.training
+                augment = augmentation(seed, training.get("flip", True)) if training.get("augment") else None
                 quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,
                                            console=console)  # fmt: skip
             tflite = stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration))

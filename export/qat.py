@@ -11,7 +11,6 @@ from rich.console import Console
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
 from edge.runtime import EdgeError
-from edge.train.augment import augmentation
 from edge.train.legacy_keras import keras, tf
 from edge.train.progress import keras_verbosity
 
@@ -81,21 +80,21 @@ class Distillation(keras.Model):
 
 
 def quantize_aware(
-    model: keras.Model, images: np.ndarray, calibration: np.ndarray, config: ExportConfig, *, augment: bool,
-    seed: int, console: Console,
+    model: keras.Model, images: np.ndarray, calibration: np.ndarray, config: ExportConfig, *,
+    augment: keras.Model | None, seed: int, console: Console,
 ) -> keras.Model:  # fmt: skip
     """A quantized copy of `model`, fine-tuned with fake int8 quantization to agree with `model` on `images`.
 
-    `augment` applies the training augmentation, for models trained with it: the copy then learns on the same
+    `augment` is the run's training augmentation, for models trained with it: the copy then learns on the same
     input distribution the float model was trained on.
     """
     quantized = quantize(model)
     calibrate_ranges(quantized, calibration, config.batch_size)
-    distillation = Distillation(quantized, model, augmentation(seed) if augment else None)
+    distillation = Distillation(quantized, model, augment)
     distillation.compile(optimizer=keras.optimizers.Adam(config.qat_lr))
     console.print(
         f"quantization-aware training: {config.qat_epochs} epoch(s) distilling the float model on {len(images)} "
-        f"training images{' (augmented)' if augment else ''}, learning rate {config.qat_lr:g}"
+        f"training images{' (augmented)' if augment is not None else ''}, learning rate {config.qat_lr:g}"
     )
     batches = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).batch(config.batch_size)
     distillation.fit(batches.prefetch(tf.data.AUTOTUNE), epochs=config.qat_epochs, verbose=keras_verbosity())

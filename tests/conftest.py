@@ -51,16 +51,17 @@ def sign_digits_run(tmp_path_factory):
     """sign_digits (real photos) with the real MobileNetV2 alpha 0.35 weights at 96 px, then `edge export --int8`
     with the parity gate on: what the end-to-end and parity tests check.
 
-    Hand signs are far from ImageNet, so this is the README's recipe for such data: augmentation and phase 2 over
-    the whole backbone at 1e-4 for up to 20 epochs. With the Keras-guide defaults (top 30% at 1e-5) the float
-    model reaches ~0.89 and its int8 copies keep only ~0.95 of its top-1 answers, under the 0.97 gate.
+    Hand signs are far from ImageNet, so this is the README's recipe for such data: phase 2 over the whole
+    backbone (at the default 1e-4, with the default augmentation but no mirroring) for up to 20 epochs.
+    Fine-tuning only the top 30% at the Keras guide's 1e-5 gave ~0.89, with int8 copies keeping only ~0.95 of its
+    answers; mirrored hand signs cost ~2 points and int8 agreement.
     """
     data = shared_path("data/sign_digits")
     weights = shared_path(f"weights/{MOBILENET_035}")
     run = tmp_path_factory.mktemp("sign_digits") / "run"
-    trained = run_edge("train", data, "--alpha", "0.35", "--image-size", "96", "--weights", weights, "--augment",
-                       "--fine-tune-at", "block_1_expand", "--fine-tune-lr", "1e-4", "--fine-tune-epochs", "20",
-                       "--patience", "5", "--out", run)  # fmt: skip
+    trained = run_edge("train", data, "--alpha", "0.35", "--image-size", "96", "--weights", weights,
+                       "--fine-tune-at", "block_1_expand", "--no-flip", "--fine-tune-epochs", "20", "--patience", "5",
+                       "--out", run)  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     exported = run_edge("export", run, "--int8")
     assert exported.returncode in (0, 1), exported.stderr[-3000:]  # 1: a parity breach, which the tests report

@@ -91,6 +91,8 @@ def test_help_and_version():
     assert run_edge("--version").stdout.startswith("edge ")
     result = run_edge("--help")
     assert result.returncode == 0 and all(command in result.stdout for command in ("train", "export", "infer"))
+    train_help = " ".join(run_edge("train", "--help", env={"COLUMNS": "200"}).stdout.split())
+    assert "[default: the backbone's, ~top 30%]" in train_help  # bracketed defaults are not eaten as markup
 
 
 def test_eval_reports_metrics_and_plots_the_confusion_matrix(tiny_run, tmp_path):

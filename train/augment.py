@@ -10,11 +10,16 @@ from __future__ import annotations
 from .legacy_keras import keras
 
 
-def augmentation(seed: int) -> keras.Sequential:
-    """Random transforms of raw 0-255 RGB batches; identity at inference."""
+def augmentation(seed: int, flip: bool = True) -> keras.Sequential:
+    """Random transforms of raw 0-255 RGB batches; identity at inference.
+
+    `flip` mirrors half the images left to right: right for most photos, wrong for data whose meaning changes
+    in a mirror (text, hand signs, digits).
+    """
+    mirror = [keras.layers.RandomFlip("horizontal", seed=seed + 6)] if flip else []
     return keras.Sequential(
         [
-            keras.layers.RandomFlip("horizontal", seed=seed + 6),
+            *mirror,
             keras.layers.RandomRotation(0.05, seed=seed),
             keras.layers.RandomZoom(0.1, seed=seed + 1),
             keras.layers.RandomTranslation(0.05, 0.05, seed=seed + 2),
@@ -26,7 +31,7 @@ def augmentation(seed: int) -> keras.Sequential:
     )
 
 
-def with_augmentation(model: keras.Model, seed: int) -> keras.Model:
+def with_augmentation(model: keras.Model, seed: int, flip: bool = True) -> keras.Model:
     """A training model that augments its input and then runs `model`, whose weights it shares."""
     inputs = keras.Input(model.input_shape[1:], name="image")
-    return keras.Model(inputs, model(augmentation(seed)(inputs)), name=f"{model.name}_augmented")
+    return keras.Model(inputs, model(augmentation(seed, flip)(inputs)), name=f"{model.name}_augmented")

@@ -22,7 +22,7 @@ class TrainConfig:
     epochs: int = 10  #: phase 1: frozen backbone, new head
     lr: float = 1e-3  #: phase 1 learning rate
     fine_tune_epochs: int = 10  #: phase 2: top of the backbone unfrozen; 0 skips the phase
-    fine_tune_lr: float = 1e-5  #: phase 2 learning rate, low so that ImageNet features are adjusted, not erased
+    fine_tune_lr: float = 1e-4  #: phase 2 learning rate: low, so that ImageNet features are adjusted, not erased
     fine_tune_at: str | None = None  #: first backbone layer unfrozen in phase 2 (name or index); None: registry's
     batch_size: int = 32
     val_split: float = 0.2  #: validation fraction per class when DATA_DIR has no validation folder
@@ -33,7 +33,8 @@ class TrainConfig:
     schedule: str = (
         "constant"  #: learning rate per phase: "cosine" decay to 0, "plateau" (x0.2 when stuck) or "constant"
     )
-    augment: bool = False  #: random flip, rotation, zoom, shift, contrast, brightness and noise while training
+    augment: bool = True  #: random flip, rotation, zoom, shift, contrast, brightness and noise while training
+    flip: bool = True  #: augmentation mirrors images left to right; off for text, hand signs, digits
     class_weights: str = "none"  #: "auto" weighs each class's loss inversely to its training images; "none"
     patience: int = 3  #: epochs without validation-loss improvement before a phase stops early
     mixed_precision: str = "auto"  #: float16 math with float32 weights: "auto" (on GPU only), "on" or "off"

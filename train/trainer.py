@@ -136,7 +136,7 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
     classes = len(dataset.labels)
     seconds = {}
     freeze_backbone(model)
-    augment = augmentation(config.seed) if config.augment else None
+    augment = augmentation(config.seed, config.flip) if config.augment else None
 
     def features():
         copies = f" and {AUGMENTED_COPIES} augmented copies of each" if augment else ""
@@ -157,7 +157,7 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
                 _batches(dataset.validation.x, dataset.validation.y, classes, config),
             )
 
-        trainer = with_augmentation(model, config.seed) if config.augment else model
+        trainer = with_augmentation(model, config.seed, config.flip) if config.augment else model
         phases.append(("fine-tune", trainer, config.fine_tune_lr, config.fine_tune_epochs, images))
 
     history = []
