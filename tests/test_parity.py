@@ -84,8 +84,9 @@ def test_a_worse_int8_model_with_an_updated_hash_fails_the_gate_by_name(run_copy
     manifest.save(run_copy / "edge.json")
     result = run_edge("parity", run_copy)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("parity gate failed: model_int8.tflite (")
-    assert "model_int8.onnx" not in result.stderr
+    verdict = result.stderr.strip().splitlines()[-1]
+    assert verdict.startswith("parity gate failed: model_int8.tflite (")
+    assert "model_float.tflite" not in verdict and "model.onnx" not in verdict  # the float models still pass
 
 
 def test_a_tampered_artifact_without_a_hash_update_is_refused(run_copy):
