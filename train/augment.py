@@ -16,16 +16,17 @@ def augmentation(seed: int, flip: bool = True) -> keras.Sequential:
     `flip` mirrors half the images left to right: right for most photos, wrong for data whose meaning changes
     in a mirror (text, hand signs, digits).
     """
-    mirror = [keras.layers.RandomFlip("horizontal", seed=seed + 6)] if flip else []
+    float32 = {"dtype": "float32"}  # on pixels, whatever the precision policy (no float16 contrast kernel on CPU)
+    mirror = [keras.layers.RandomFlip("horizontal", seed=seed + 6, **float32)] if flip else []
     return keras.Sequential(
         [
             *mirror,
-            keras.layers.RandomRotation(0.05, seed=seed),
-            keras.layers.RandomZoom(0.1, seed=seed + 1),
-            keras.layers.RandomTranslation(0.05, 0.05, seed=seed + 2),
-            keras.layers.RandomContrast(0.2, seed=seed + 3),
-            keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed + 4),
-            keras.layers.GaussianNoise(3.0, seed=seed + 5),
+            keras.layers.RandomRotation(0.05, seed=seed, **float32),
+            keras.layers.RandomZoom(0.1, seed=seed + 1, **float32),
+            keras.layers.RandomTranslation(0.05, 0.05, seed=seed + 2, **float32),
+            keras.layers.RandomContrast(0.2, seed=seed + 3, **float32),
+            keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed + 4, **float32),
+            keras.layers.GaussianNoise(3.0, seed=seed + 5, **float32),
         ],
         name="augmentation",
     )
