@@ -27,7 +27,25 @@ def float_onnx(model: keras.Model) -> bytes:
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name=INPUT_NAME)
     inference = tf.function(lambda image: model(tf.cast(image, tf.float32), training=False), input_signature=[spec])
     proto, _ = tf2onnx.convert.from_function(inference, input_signature=[spec], opset=OPSET)
+    _inline_captured_constants(proto, inference.get_concrete_function())
     return proto.SerializeToString()
+
+
+def _inline_captured_constants(proto: onnx.ModelProto, function) -> None:
+    """Leave `image` the only graph input.
+
+    tf2onnx freezes variables but keeps tensors the function captured from outside (the mean and variance
+    Keras's Normalization layer computes once, in EfficientNet) as extra inputs: dropped when unused (tf2onnx
+    usually folds their values in), made initializers otherwise.
+    """
+    captured = {internal.name: external for external, internal in function.graph.captures}
+    used = {name for node in proto.graph.node for name in node.input}
+    for graph_input in [graph_input for graph_input in proto.graph.input if graph_input.name != INPUT_NAME]:
+        if graph_input.name in used:
+            proto.graph.initializer.append(
+                numpy_helper.from_array(captured[graph_input.name].numpy(), graph_input.name)
+            )
+        proto.graph.input.remove(graph_input)
 
 
 def int8_onnx(float_model: bytes, calibration: np.ndarray) -> bytes:

@@ -61,7 +61,10 @@ class OnnxRuntimeBackend:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
             raise ModelError(f"{path}: onnxruntime cannot load this model ({str(error).splitlines()[0]})") from None
-        (model_input,) = self._session.get_inputs()
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{path}: an image model has one input; this one has {len(inputs)}")
+        (model_input,) = inputs
         self._input_name = model_input.name
         self.input_shape = tuple(d if isinstance(d, int) else 1 for d in model_input.shape)
         self.input_dtype = np.dtype(_ONNX_TYPES.get(model_input.type, np.float32))

@@ -46,6 +46,20 @@ def test_each_backbone_builds_flat_trains_a_step_and_converts_to_float_tflite(na
     assert np.abs(tflite.run(pixels) - expected).max() < 1e-4
 
 
+def test_efficientnet_converts_to_onnx_with_pixels_as_its_only_input():
+    """Keras's Normalization layer captures its mean and variance as tensors, which tf2onnx left as inputs."""
+    import onnxruntime
+
+    from edge.export.onnx import float_onnx
+
+    model = build_classifier(get_backbone("efficientnet_b0", 1.0), 3, SIZE, 1.0, Weights(None, "none"), 0.2)
+    session = onnxruntime.InferenceSession(float_onnx(model), providers=["CPUExecutionProvider"])
+    assert [graph_input.name for graph_input in session.get_inputs()] == ["image"]
+    pixels = np.random.default_rng(0).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    expected = model(pixels.astype(np.float32), training=False).numpy()
+    assert np.abs(session.run(None, {"image": pixels})[0] - expected).max() < 1e-4
+
+
 def test_efficientnet_with_squeeze_excitation_is_refused_by_qat_naming_the_layer():
     from edge.export.qat import quantize
 
