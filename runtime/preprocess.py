@@ -40,6 +40,8 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
     the target size, which is fast and identical in training and at run time.
     """
     height, width = size
+    if isinstance(source, np.ndarray) and source.dtype == np.uint8 and source.shape == (height, width, 3):
+        return source  # already the model's input: decoding and resizing would give back the same pixels
     if isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
