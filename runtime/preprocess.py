@@ -55,6 +55,8 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
         return np.asarray(rgb, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as error:  # Pillow reports truncated or corrupt data lazily
         raise ImageError(f"{_name(source)}: cannot decode image ({error})") from None
+    except MemoryError:
+        raise ImageError(f"{_name(source)}: needs more memory to decode than this process may use") from None
 
 
 def _open(path: Path, target: tuple[int, int]) -> Image.Image:
@@ -82,6 +84,8 @@ def _open(path: Path, target: tuple[int, int]) -> Image.Image:
         raise ImageError(f"{path}: not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise ImageError(f"{path}: cannot decode image ({error})") from None
+    except MemoryError:
+        raise ImageError(f"{path}: needs more memory to decode than this process may use") from None
 
 
 def _from_array(array: np.ndarray) -> Image.Image:

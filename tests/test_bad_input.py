@@ -205,3 +205,19 @@ def test_dataset_junk_is_ignored_and_odd_class_names_kept(tmp_path):
     dataset = load_dataset(tmp_path, 32)
     assert dataset.labels == ["b", "clâss one"]
     assert len(dataset.train) + len(dataset.validation) == 10 and not dataset.skipped
+
+
+def test_an_image_too_big_for_the_memory_left_is_a_one_line_error(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    from edge.runtime import ImageError, load_image
+
+    (tmp_path / "photo.jpg").write_bytes(_jpeg())
+
+    def out_of_memory(self):
+        raise MemoryError
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", out_of_memory)
+    with pytest.raises(ImageError, match=r"photo.jpg: needs more memory to decode") as error:
+        load_image(tmp_path / "photo.jpg", (32, 32))
+    assert "\n" not in str(error.value)
