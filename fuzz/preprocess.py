@@ -65,8 +65,9 @@ def main() -> None:
             (folder / f"seed{index}").write_bytes(seed)
         sys.argv.append(str(folder))
     Image.MAX_IMAGE_PIXELS = 4_000_000  # bombs are refused quickly (the refusal itself is under test)
-    # A CI run once hit libFuzzer's 4 GB RSS limit (not reproduced since): with address space capped below it,
-    # such an input raises MemoryError inside load_image, which must then be a one-line ImageError.
+    # An input that needs gigabytes raises MemoryError inside Pillow, which load_image must report in one line.
+    # (libFuzzer's -rss_limit_mb reads getrusage's peak RSS, which a process inherits from the one that
+    # started it: run from a large process, it reports an out-of-memory at once.)
     resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, resource.RLIM_INFINITY))
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
