@@ -74,7 +74,10 @@ def main() -> None:
             trial = build_classifier(backbone, classes, args.image_size, args.alpha, Weights(None, "none"),
                                      config.dropout, config.l2)  # fmt: skip
             head = head_model(trial)
-            batches = _batches(*train, classes, config, shuffle=True), _batches(*validation, classes, config)
+            batches = (
+                (_batches(*train, classes, config, shuffle=True), train[1]),
+                _batches(*validation, classes, config),
+            )
             with tempfile.TemporaryDirectory() as staging:
                 _fit(quiet, head, "frozen", config.lr, config.epochs, *batches, config, Checkpoints(Path(staging)))
             head.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -145,7 +145,7 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
         train = training_features(model, dataset.train.x, dataset.train.y, config.batch_size, augment)
         validation = pooled_features(model, dataset.validation.x, config.batch_size), dataset.validation.y
         seconds["features"] = round(time.perf_counter() - started, 1)
-        return _batches(*train, classes, config, shuffle=True), _batches(*validation, classes, config)
+        return _batches(*train, classes, config, shuffle=True), _batches(*validation, classes, config), train[1]
 
     phases = [("frozen", head_model(model), config.lr, config.epochs, features)]
     if config.fine_tune_epochs:
@@ -155,6 +155,7 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
             return (
                 _batches(dataset.train.x, dataset.train.y, classes, config, shuffle=True),
                 _batches(dataset.validation.x, dataset.validation.y, classes, config),
+                dataset.train.y,
             )
 
         trainer = with_augmentation(model, config.seed, config.flip) if config.augment else model
@@ -166,17 +167,22 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
             model.load_weights(checkpoints.done(phase))
             console.print(f"phase {phase}: finished before the interruption, weights restored")
         else:
-            train, validation = data()
+            train, validation, labels = data()
             started = time.perf_counter()
-            _fit(console, trainer, phase, lr, epochs, train, validation, config, checkpoints)
+            _fit(console, trainer, phase, lr, epochs, (train, labels), validation, config, checkpoints)
             seconds[phase] = round(time.perf_counter() - started, 1)
             checkpoints.finish(phase, model)
         history += [{"phase": phase, **row, "epoch": row["epoch"] + 1} for row in checkpoints.history(phase)]
     return history, seconds
 
 
-def _fit(console, model, phase: str, lr: float, epochs: int, train, validation, config: TrainConfig, checkpoints):
-    """One phase: compile with `lr` and the schedule, fit with early stopping, keep the best epoch's weights."""
+def _fit(console, model, phase: str, lr: float, epochs: int, train_and_labels, validation, config: TrainConfig,
+         checkpoints):  # fmt: skip
+    """One phase: compile with `lr` and the schedule, fit with early stopping, keep the best epoch's weights.
+
+    `train_and_labels` is the batched training data and its labels, from which --class-weights auto counts.
+    """
+    train, labels = train_and_labels
     trainable = sum(int(weight.shape.num_elements()) for weight in model.trainable_weights)
     console.print(
         f"phase {phase}: {trainable:,} trainable parameters, learning rate {lr:g} ({config.schedule}), "
@@ -193,10 +199,7 @@ def _fit(console, model, phase: str, lr: float, epochs: int, train, validation, 
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
-    class_weight = None
-    if config.class_weights == "auto":
-        labels = np.concatenate([np.argmax(y, axis=-1) for _, y in train.as_numpy_iterator()])
-        class_weight = balanced_class_weights(labels, model.output_shape[-1])
+    class_weight = balanced_class_weights(labels, model.output_shape[-1]) if config.class_weights == "auto" else None
     model.fit(
         train,
         validation_data=validation,
