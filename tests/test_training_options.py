@@ -44,11 +44,3 @@ def test_regularised_head_and_each_schedule_train(shapes, tmp_path, schedule):
     assert model.get_layer("predictions").kernel_regularizer.get_config()["l2"] == pytest.approx(1e-3)
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2 + 1  # header, two frozen epochs, one fine-tune epoch
-
-
-def test_no_flip_leaves_mirroring_out_of_the_augmentation():
-    from edge.train.augment import augmentation
-
-    kinds = {flip: [type(layer).__name__ for layer in augmentation(0, flip).layers] for flip in (True, False)}
-    assert "RandomFlip" in kinds[True] and "RandomFlip" not in kinds[False]
-    assert [kind for kind in kinds[True] if kind != "RandomFlip"] == kinds[False]
