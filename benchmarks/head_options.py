@@ -23,7 +23,7 @@ from edge.train.backbones import get_backbone
 from edge.train.checkpoints import Checkpoints
 from edge.train.config import TrainConfig
 from edge.train.data import load_dataset
-from edge.train.features import head_model, pooled_features, training_features
+from edge.train.features import feature_extractor, head_model, training_features
 from edge.train.legacy_keras import keras
 from edge.train.model import build_classifier, freeze_backbone
 from edge.train.trainer import _batches, _fit
@@ -60,8 +60,9 @@ def main() -> None:
     started = time.perf_counter()
     model = build_classifier(backbone, classes, args.image_size, args.alpha, Weights(args.weights, "file"), 0.2)
     freeze_backbone(model)
-    train = training_features(model, data.train.x, data.train.y, 32, augmentation(0) if args.augment else None)
-    validation = pooled_features(model, data.validation.x, 32), data.validation.y
+    extract = feature_extractor(model, 32)
+    train = training_features(extract, data.train.x, data.train.y, augmentation(0) if args.augment else None)
+    validation = extract(data.validation.x), data.validation.y
     print(f"features of {len(data.train)} + {len(data.validation)} images in {time.perf_counter() - started:.0f} s")
 
     quiet = Console(quiet=True)

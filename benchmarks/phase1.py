@@ -19,7 +19,7 @@ from pathlib import Path
 from edge.train.augment import augmentation
 from edge.train.backbones import get_backbone
 from edge.train.data import load_dataset
-from edge.train.features import head_model, pooled_features, training_features
+from edge.train.features import AUGMENTED_COPIES, feature_extractor, head_model, training_features
 from edge.train.legacy_keras import keras
 from edge.train.model import build_classifier, freeze_backbone
 from edge.train.weights import Weights
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--augment", action="store_true", help="edge side: cache augmented copies too")
+    parser.add_argument("--copies", type=int, default=AUGMENTED_COPIES, help="augmented copies per image")
     args = parser.parse_args()
     data = load_dataset(args.data, args.image_size, val_split=0.2, seed=42)
     train, validation = (data.train.x, data.train.y), (data.validation.x, data.validation.y)
@@ -65,10 +66,11 @@ def main() -> None:
     model = build_classifier(backbone, len(data.labels), args.image_size, args.alpha, Weights(args.weights, "x"), 0.2)
     freeze_backbone(model)
     started = time.perf_counter()
-    features = training_features(model, *train, 32, augmentation(0) if args.augment else None)
+    extract = feature_extractor(model, 32)
+    features = training_features(extract, *train, augmentation(0) if args.augment else None, args.copies)
     head = head_model(model)
     head.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
-    validation_features = pooled_features(model, validation[0], 32), validation[1]
+    validation_features = extract(validation[0]), validation[1]
     head.fit(*features, validation_data=validation_features, batch_size=32, epochs=args.epochs, verbose=2)
     results["edge cached features"] = (time.perf_counter() - started, head.evaluate(*validation_features, verbose=0)[1])
 

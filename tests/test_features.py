@@ -8,7 +8,7 @@ import pytest
 from edge.train.augment import augmentation
 from edge.train.backbones import get_backbone
 from edge.train.data import load_dataset
-from edge.train.features import AUGMENTED_COPIES, head_model, pooled_features, training_features
+from edge.train.features import AUGMENTED_COPIES, feature_extractor, head_model, training_features
 from edge.train.legacy_keras import keras
 from edge.train.model import build_classifier, freeze_backbone
 from edge.train.weights import Weights
@@ -29,7 +29,7 @@ def test_the_head_on_features_is_the_model_s_own_head():
     model = _model(Weights(None, "none"), 3)
     images = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3)).astype(np.uint8)
     head = head_model(model)
-    features = pooled_features(model, images, batch_size=2)
+    features = feature_extractor(model, batch_size=2)(images)
     assert np.allclose(head.predict(features, verbose=0), model.predict(images, verbose=0), atol=1e-5)
     head.get_layer("predictions").set_weights([w + 1 for w in head.get_layer("predictions").get_weights()])
     assert np.allclose(head.predict(features, verbose=0), model.predict(images, verbose=0), atol=1e-5)
@@ -38,7 +38,7 @@ def test_the_head_on_features_is_the_model_s_own_head():
 def test_augmented_copies_multiply_the_training_set_and_differ():
     model = _model(Weights(None, "none"), 3)
     images = np.random.default_rng(0).integers(0, 256, (5, 96, 96, 3)).astype(np.uint8)
-    x, y = training_features(model, images, np.arange(5) % 3, batch_size=4, augment=augmentation(0))
+    x, y = training_features(feature_extractor(model, 4), images, np.arange(5) % 3, augment=augmentation(0))
     assert x.shape[0] == y.shape[0] == 5 * (1 + AUGMENTED_COPIES)
     assert np.array_equal(y, np.tile(np.arange(5) % 3, 1 + AUGMENTED_COPIES))
     assert np.abs(x[:5] - x[5:10]).max() > 0.01 * np.abs(x[:5]).max()  # random weights: tiny features
@@ -53,7 +53,8 @@ def test_cached_features_train_as_good_a_head_as_the_frozen_backbone_does():
         model = _model(weights, len(data.labels))
         if way == "cached":
             trained = head_model(model)
-            x, v = pooled_features(model, data.train.x, 32), pooled_features(model, data.validation.x, 32)
+            extract = feature_extractor(model, 32)
+            x, v = extract(data.train.x), extract(data.validation.x)
         else:
             trained, x, v = model, data.train.x, data.validation.x
         trained.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])

@@ -26,7 +26,7 @@ from .checkpoints import Checkpoints
 from .config import TrainConfig
 from .data import Dataset, balanced_class_weights, load_dataset
 from .devices import distribution, float32_copy, mixed_precision, precision_policy
-from .features import AUGMENTED_COPIES, head_model, pooled_features, training_features
+from .features import AUGMENTED_COPIES, feature_extractor, head_model, training_features
 from .legacy_keras import keras, tf
 from .model import backbone_layers, build_classifier, fine_tune_layer_index, freeze_backbone, unfreeze_top
 from .progress import keras_verbosity, progress_bar
@@ -139,11 +139,12 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
     augment = augmentation(config.seed, config.flip) if config.augment else None
 
     def features():
-        copies = f" and {AUGMENTED_COPIES} augmented copies of each" if augment else ""
+        copies = f" (training images also {AUGMENTED_COPIES}x augmented)" if augment else ""
         console.print(f"phase frozen: caching the backbone's features of every image{copies}")
         started = time.perf_counter()
-        train = training_features(model, dataset.train.x, dataset.train.y, config.batch_size, augment)
-        validation = pooled_features(model, dataset.validation.x, config.batch_size), dataset.validation.y
+        extract = feature_extractor(model, config.batch_size)
+        train = training_features(extract, dataset.train.x, dataset.train.y, augment)
+        validation = extract(dataset.validation.x), dataset.validation.y
         seconds["features"] = round(time.perf_counter() - started, 1)
         return _batches(*train, classes, config, shuffle=True), _batches(*validation, classes, config), train[1]
 
