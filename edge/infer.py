@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edge.runtime import Classifier, ImageError
 from edge.runtime.console import make_console
-from edge.runtime.preprocess import IMAGE_EXTENSIONS
+from edge.runtime.preprocess import IMAGE_EXTENSIONS, image_files
 
 
 def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | None, as_json: bool, verify: bool) -> int:
@@ -63,7 +63,7 @@ def expand_images(paths: list[Path]) -> list[Path]:
                 raise ImageError(f"{path}: no files match this pattern")
             files.extend(expand_images(matches))
         elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+            found = image_files(path)
             if not found:
                 raise ImageError(f"{path}: directory has no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
             files.extend(found)

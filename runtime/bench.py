@@ -21,7 +21,7 @@ from PIL import Image
 
 from .classifier import Classifier
 from .errors import ImageError
-from .preprocess import IMAGE_EXTENSIONS, load_image
+from .preprocess import IMAGE_EXTENSIONS, image_files, load_image
 
 #: A generated camera-sized photo stands in when no --data is given (nothing is shipped with the package).
 STAND_IN_SIZE = (640, 480)
@@ -101,13 +101,9 @@ def _images(data: Path, labels: list[str]) -> tuple[list[Path], list[int] | None
         raise ImageError(f"{data}: no such file or directory")
     classes = [folder for folder in sorted(data.iterdir()) if folder.is_dir() and folder.name in labels]
     if classes:
-        pairs = [(path, labels.index(folder.name)) for folder in classes for path in _files(folder)]
+        pairs = [(path, labels.index(folder.name)) for folder in classes for path in image_files(folder)]
         return [path for path, _ in pairs], [label for _, label in pairs]
-    return _files(data), None
-
-
-def _files(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file())
+    return image_files(data), None
 
 
 def _times(call, runs: int) -> list[float]:

@@ -63,10 +63,7 @@ class Classifier:
 
     def probabilities_batch(self, images: np.ndarray | Sequence[ImageSource]) -> np.ndarray:
         """float32[N, labels] for `uint8[N, H, W, 3]` already at the model's size, or for any sequence of images."""
-        size = self.input_size
-        if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.shape[1:] == (*size, 3)):
-            images = np.stack([load_image(image, size) for image in images])
-        return self.backend.run_batch(images)
+        return self.backend.run_batch(np.stack([load_image(image, self.input_size) for image in images]))
 
     def predict(self, image: ImageSource, top_k: int = 3) -> list[Prediction]:
         """The `top_k` most probable labels, best first."""

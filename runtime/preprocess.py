@@ -27,6 +27,12 @@ BACKGROUND = (255, 255, 255)
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
 
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files under `folder` (by extension, recursively), sorted."""
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file())
+
+
 # Pillow's orientation tag values that swap width and height.
 _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 
