@@ -4,7 +4,9 @@
 
 1. End-to-end (decode + resize + invoke) on a 4032x3024 JPEG against a 640x480 one: Pillow's JPEG draft mode
    decodes the large one at a reduced DCT scale, so the ratio should stay under 2.
-2. `Classifier.probabilities` on a ready uint8 array, and the backend's `run`, against a bare LiteRT
+2. A folder of such photos, one after another (`probabilities`) against `predict_each`, which decodes the next
+   ones in threads while the current one runs: milliseconds per image for each size.
+3. `Classifier.probabilities` on a ready uint8 array, and the backend's `run`, against a bare LiteRT
    `invoke()` with its input already set, same model and threads: the wrapper's overhead.
 Medians of interleaved runs, since this machine is shared and noisy.
 """
@@ -16,12 +18,15 @@ import os
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from edge.runtime import Classifier
 from edge.runtime.bench import stand_in_photo
+
+STREAM_LENGTH = 12
 
 
 def interleaved_medians(calls: dict, runs: int) -> dict[str, float]:
@@ -44,13 +49,27 @@ def main() -> None:
     classifier = Classifier(args.model, threads=args.threads)
 
     with tempfile.TemporaryDirectory() as folder:
-        photos = {size: Path(folder) / f"{size[0]}x{size[1]}.jpg" for size in ((640, 480), (4032, 3024))}
-        for size, path in photos.items():
-            stand_in_photo(path, size)
-        decode = interleaved_medians({f"{w}x{h}": (lambda p=p: classifier.probabilities(p)) for (w, h), p in
-                                      photos.items()}, args.runs)  # fmt: skip
-    print(f"{args.model}: end-to-end p50 " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in decode.items()))
-    print(f"12-megapixel / VGA ratio: {decode['4032x3024'] / decode['640x480']:.2f} (target <= 2)")
+        photos = {f"{w}x{h}": Path(folder) / f"{w}x{h}.jpg" for w, h in ((640, 480), (4032, 3024))}
+        for path in photos.values():
+            stand_in_photo(path, tuple(map(int, path.stem.split("x"))))
+        decode = interleaved_medians(
+            {name: partial(classifier.probabilities, path) for name, path in photos.items()}, args.runs
+        )
+        print(f"{args.model}: end-to-end p50 " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in decode.items()))
+        print(f"12-megapixel / VGA ratio: {decode['4032x3024'] / decode['640x480']:.2f} (target <= 2)")
+
+        calls = {}
+        for name, path in photos.items():
+            folder_of_photos = [path] * STREAM_LENGTH
+            calls[f"{name} one by one"] = lambda f=folder_of_photos: [classifier.probabilities(p) for p in f]
+            calls[f"{name} predict_each"] = lambda f=folder_of_photos: list(
+                classifier.predict_each(f, workers=args.threads)
+            )
+        streams = interleaved_medians(calls, max(3, args.runs // 10))
+    print(
+        f"folder of {STREAM_LENGTH} photos, ms per image: "
+        + ", ".join(f"{name} {ms / STREAM_LENGTH:.2f}" for name, ms in streams.items())
+    )
 
     if args.model.suffix != ".tflite":
         return

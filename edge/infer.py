@@ -25,7 +25,8 @@ def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | Non
     if len(files) == 1:
         rows = [(files[0], classifier.predict(files[0], top_k), None)]
     else:
-        rows = (_classify(classifier, path, top_k) for path in files)
+        results = classifier.predict_each(files, top_k, workers=threads)
+        rows = (_row(path, result) for path, result in zip(files, results, strict=True))
     table = Table(box=None, pad_edge=False)
     table.add_column("image", overflow="fold")
     for rank in range(1, top_k + 1):
@@ -72,8 +73,7 @@ def expand_images(paths: list[Path]) -> list[Path]:
     return files
 
 
-def _classify(classifier: Classifier, path: Path, top_k: int):
-    try:
-        return path, classifier.predict(path, top_k), None
-    except ImageError as error:
-        return path, None, str(error).removeprefix(f"{path}: ")
+def _row(path: Path, result):
+    if isinstance(result, ImageError):
+        return path, None, str(result).removeprefix(f"{path}: ")
+    return path, result, None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.runtime import Classifier, Manifest, ManifestError, ModelError, load_image
+from edge.runtime import Classifier, ImageError, Manifest, ManifestError, ModelError, load_image
 
 
 def test_classifier_scores_are_probabilities_and_sorted(tiny_run):
@@ -49,6 +49,21 @@ def test_predict_batch_matches_one_image_at_a_time(tiny_run, model):
     assert np.allclose(classifier.probabilities_batch(samples), one_by_one, atol=1e-6)  # paths, decoded for it
     batch = classifier.predict_batch(arrays, top_k=2)
     assert [row[0].label for row in batch] == [classifier.predict(sample, 1)[0].label for sample in samples]
+
+
+def test_predict_each_keeps_order_and_yields_errors_in_place(tiny_run, tmp_path):
+    classifier = Classifier(tiny_run / "export/model_int8.tflite")
+    samples = sorted((tiny_run.parent / "samples").rglob("*.jpg"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(samples[0].read_bytes()[:300])
+    images = [*samples, broken, *samples] * 2  # more than the look-ahead of 2 x workers
+    results = list(classifier.predict_each(images, top_k=2, workers=2))
+    assert len(results) == len(images)
+    for image, result in zip(images, results, strict=True):
+        if image == broken:
+            assert isinstance(result, ImageError) and str(result).startswith(str(broken))
+        else:
+            assert result == classifier.predict(image, top_k=2)
 
 
 def test_manifest_is_found_beside_the_model(tiny_run, tmp_path):
