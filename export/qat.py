@@ -98,6 +98,7 @@ def quantize_aware(
     )
     batches = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).batch(config.batch_size)
     distillation.fit(batches.prefetch(tf.data.AUTOTUNE), epochs=config.qat_epochs, verbose=keras_verbosity())
+    pin_input_range(quantized)  # augmentation noise leaves 0-255, and the input quantizer's range followed it
     return quantized
 
 
@@ -139,15 +140,23 @@ def quantize(model: keras.Model) -> keras.Model:
                 f"quantization-aware training cannot quantize layer {layer} ({kind}) of {model.name}: "
                 "export with --ptq (post-training int8) instead, or train efficientnet_lite0 or mobilenet_v2"
             ) from None
+    pin_input_range(quantized)
+    return quantized
+
+
+def pin_input_range(quantized: keras.Model) -> None:
+    """Set the input QuantizeLayer's range to all pixel values, so that the int8 model's input is raw pixels.
+
+    Any other range costs a requantization of every image before the first integer op.
+    """
     for layer in quantized.layers:
         if isinstance(layer, quantization.QuantizeWrapperV2):
             continue
-        for weight in layer.non_trainable_weights:  # the input QuantizeLayer's range: all pixel values
+        for weight in layer.non_trainable_weights:
             if weight.name.endswith("_min:0"):
                 weight.assign(PIXEL_RANGE[0])
             elif weight.name.endswith("_max:0"):
                 weight.assign(PIXEL_RANGE[1])
-    return quantized
 
 
 def calibrate_ranges(quantized: keras.Model, images: np.ndarray, batch_size: int) -> None:

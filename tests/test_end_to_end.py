@@ -37,6 +37,14 @@ def test_accuracies_through_the_runtime_meet_the_floors(sign_digits_run):
     assert (run.parent / "latest").resolve() == run.resolve()
 
 
+def test_qat_int8_model_takes_raw_pixels_straight_into_integer_ops(sign_digits_run):
+    """Trained with augmentation, whose noise leaves 0-255, QAT must still give an identity input quantization:
+    anything else costs a requantization in numpy on every call and a float DEQUANTIZE/QUANTIZE in the graph."""
+    backend = Classifier(sign_digits_run / "export/model_int8.tflite").backend
+    assert backend._input["quantization"] == (1.0, 0)
+    assert "DEQUANTIZE" not in {op["op_name"] for op in backend._interpreter._get_ops_details()}
+
+
 def test_edge_infer_gives_the_classifier_s_answers(sign_digits_run):
     data = shared_path("data/sign_digits")
     photos = [sorted((data / digit).glob("*"))[0] for digit in ("3", "7")]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from rich.console import Console
 
 from edge.demo import make_shapes
-from edge.export.qat import calibrate_ranges, quantize
+from edge.export.config import ExportConfig
+from edge.export.qat import calibrate_ranges, quantize, quantize_aware
+from edge.train.augment import augmentation
 from edge.train.backbones import get_backbone
 from edge.train.data import load_dataset
 from edge.train.legacy_keras import keras
@@ -35,13 +40,23 @@ def test_quantized_copy_carries_the_trained_weights_and_pins_the_input_range(flo
     quantized = quantize(model)
     (kernel,) = [w for w in quantized.get_layer("quant_Conv1").weights if w.name.endswith("/kernel:0")]
     assert np.array_equal(kernel.numpy(), model.get_layer("Conv1").kernel.numpy())
-    input_range = {
-        w.name.split("/")[-1]: float(w.numpy())
-        for w in next(layer for layer in quantized.layers if layer.name.startswith("quantize_layer")).weights
-        if "_min" in w.name or "_max" in w.name
-    }
-    assert sorted(input_range.values()) == [0.0, 255.0]
+    assert input_range(quantized) == [0.0, 255.0]
     assert "quant_preprocess" in [layer.name for layer in quantized.layers]  # Rescaling quantized, kept in graph
+
+
+def test_training_on_augmented_images_keeps_the_input_range_at_raw_pixels(float_model_and_images):
+    model, images = float_model_and_images
+    config = ExportConfig(Path("unused"), qat_epochs=1, batch_size=8)
+    quantized = quantize_aware(
+        model, images, images, config, augment=augmentation(0), seed=0, console=Console(quiet=True)
+    )  # the default augmentation's noise takes pixels below 0 and above 255
+    assert input_range(quantized) == [0.0, 255.0]
+
+
+def input_range(quantized) -> list[float]:
+    """The input quantizer's [min, max]."""
+    layer = next(layer for layer in quantized.layers if layer.name.startswith("quantize_layer"))
+    return sorted(float(w.numpy()) for w in layer.weights if "_min" in w.name or "_max" in w.name)
 
 
 def test_calibration_makes_the_quantized_model_match_the_float_model_before_any_training(float_model_and_images):
