@@ -251,7 +251,7 @@ def infer(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="Inference threads \\[default: all cores].",
+            help="Inference threads, and threads decoding the next images \\[default: all cores].",
             show_default=False,
         ),
     ] = None,
