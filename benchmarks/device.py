@@ -49,9 +49,10 @@ def main() -> None:
     classifier = Classifier(args.model, threads=args.threads)
 
     with tempfile.TemporaryDirectory() as folder:
-        photos = {f"{w}x{h}": Path(folder) / f"{w}x{h}.jpg" for w, h in ((640, 480), (4032, 3024))}
-        for path in photos.values():
-            stand_in_photo(path, tuple(map(int, path.stem.split("x"))))
+        photos = {}
+        for width, height in ((640, 480), (4032, 3024)):
+            photos[f"{width}x{height}"] = Path(folder) / f"{width}x{height}.jpg"
+            stand_in_photo(photos[f"{width}x{height}"], (width, height))
         decode = interleaved_medians(
             {name: partial(classifier.probabilities, path) for name, path in photos.items()}, args.runs
         )
