@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import warnings
 
+import flatbuffers
 import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
 
 from edge.runtime.native_stderr import native_stderr_without
 from edge.train.legacy_keras import keras, tf
 from edge.train.tflite import float_tflite, tflite_converter
 
-__all__ = ["float_tflite", "int8_tflite"]
+__all__ = ["float_tflite", "int8_tflite", "store_repeated_vectors_once"]
 
 
 def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
@@ -35,4 +37,31 @@ def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
         native_stderr_without(lambda line: line.startswith("fully_quantize:")),  # the quantizer's settings
     ):
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-        return converter.convert()
+        return store_repeated_vectors_once(converter.convert())
+
+
+def store_repeated_vectors_once(model: bytes) -> bytes:
+    """The same model with each repeated vector written once and shared by every table that holds it.
+
+    Per-channel quantization gives every weight and bias tensor a scale and an int64 zero point per channel,
+    and the zero points of symmetric weights are all zeros: 270 KB of MobileNetV2 alpha 1.0's 2.7 MB int8
+    model, which is what took it over 0.3x the float model's size. Flatbuffers let tables share a vector,
+    so the interpreter reads exactly the same values from a smaller file.
+    """
+    builder = _SharingBuilder(len(model))
+    builder.Finish(schema.ModelT.InitFromPackedBuf(bytearray(model), 0).Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+class _SharingBuilder(flatbuffers.Builder):
+    """A builder that returns the offset of an identical numpy vector it has already written."""
+
+    def __init__(self, initial_size: int):
+        super().__init__(initial_size)
+        self._written: dict[tuple[str, bytes], int] = {}
+
+    def CreateNumpyVector(self, x: np.ndarray) -> int:
+        key = (x.dtype.str, x.tobytes())
+        if key not in self._written:
+            self._written[key] = super().CreateNumpyVector(x)
+        return self._written[key]

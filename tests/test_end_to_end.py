@@ -31,7 +31,8 @@ def test_accuracies_through_the_runtime_meet_the_floors(sign_digits_run):
     int8 = accuracy["export/model_int8.tflite"]
     assert int8 >= FLOOR["int8"] and int8 >= accuracy["export/model_float.tflite"] - 0.02
     sizes = {a.file: a.metrics.get("size_bytes") for a in manifest.artifacts}
-    assert sizes["export/model_int8.tflite"] < 0.45 * sizes["export/model_float.tflite"]
+    # 0.33x with the per-channel zero points stored once, 0.39x when every tensor has its own copy
+    assert sizes["export/model_int8.tflite"] < 0.35 * sizes["export/model_float.tflite"]
     assert json.loads((run / "metrics.json").read_text())["validation"]["accuracy"] == accuracy["model.keras"]
     assert (run / "labels.txt").read_text().split() == manifest.labels == [str(d) for d in range(10)]
     assert (run.parent / "latest").resolve() == run.resolve()

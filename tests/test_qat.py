@@ -70,3 +70,21 @@ def test_calibration_makes_the_quantized_model_match_the_float_model_before_any_
     agreement = [np.mean(p.argmax(1) == expected.argmax(1)) for p in (uncalibrated, calibrated)]
     print(f"mean |Δp| before calibration {before:.3f}, after {after:.3f}; agreement {agreement}")
     assert after < before / 2 and agreement[1] >= 0.9
+
+
+def test_int8_tflite_shares_repeated_quantization_vectors_without_changing_a_result(float_model_and_images, tmp_path):
+    """The converter writes an all-zero int64 zero point per channel for every tensor; edge stores each once."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edge.export.tflite import int8_tflite
+    from edge.runtime.backends import open_backend
+
+    model, images = float_model_and_images
+    shared = tmp_path / "shared.tflite"
+    shared.write_bytes(int8_tflite(model, images))
+    written_apart = tmp_path / "apart.tflite"  # every vector in its own place, as the converter writes them
+    written_apart.write_bytes(flatbuffer_utils.convert_object_to_bytearray(flatbuffer_utils.read_model(shared)))
+    print(f"{written_apart.stat().st_size} bytes written apart, {shared.stat().st_size} shared")
+    assert shared.stat().st_size < 0.9 * written_apart.stat().st_size
+    outputs = [[open_backend(path).run(image) for image in images] for path in (shared, written_apart)]
+    assert np.array_equal(*outputs)
