@@ -6,13 +6,13 @@ import warnings
 
 import flatbuffers
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
 
 from edge.runtime.native_stderr import native_stderr_without
 from edge.train.legacy_keras import keras, tf
 from edge.train.tflite import float_tflite, tflite_converter
 
-__all__ = ["float_tflite", "int8_tflite", "store_repeated_vectors_once"]
+__all__ = ["float_tflite", "int8_tflite"]
 
 
 def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
@@ -49,7 +49,7 @@ def store_repeated_vectors_once(model: bytes) -> bytes:
     so the interpreter reads exactly the same values from a smaller file.
     """
     builder = _SharingBuilder(len(model))
-    builder.Finish(schema.ModelT.InitFromPackedBuf(bytearray(model), 0).Pack(builder), file_identifier=b"TFL3")
+    builder.Finish(flatbuffer_utils.convert_bytearray_to_object(model).Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 
