@@ -71,7 +71,7 @@ def int8_onnx_from_tflite(int8_tflite: bytes) -> bytes:
     """The int8 TFLite model's quantized graph translated by tf2onnx (QDQ with its int8 weights and ranges).
 
     The TFLite model's uint8 output is dequantized inside the graph, so that every ONNX model returns
-    probabilities.
+    probabilities, and its batch of 1 becomes any batch, like the float ONNX model's.
     """
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "model.tflite"
@@ -83,10 +83,54 @@ def int8_onnx_from_tflite(int8_tflite: bytes) -> bytes:
         raise ValueError(f"expected the int8 TFLite graph to end in QuantizeLinear, not {quantize.op_type}")
     scale, zero_point = quantize.input[1:3]
     proto.graph.node.append(helper.make_node("DequantizeLinear", [output.name, scale, zero_point], ["probabilities"]))
-    shape = [d.dim_value or d.dim_param for d in output.type.tensor_type.shape.dim]
+    shape = ["batch", *(d.dim_value or d.dim_param for d in output.type.tensor_type.shape.dim[1:])]
     proto.graph.output.pop()
     proto.graph.output.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, shape))
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    del proto.graph.value_info[:]  # shapes inferred for batch 1; onnxruntime infers them again
+    _give_each_use_its_own_initializer(proto)
+    _activations_to_uint8(proto)
     return proto.SerializeToString()
+
+
+def _activations_to_uint8(proto: onnx.ModelProto) -> None:
+    """Move every int8 activation to uint8 by adding 128 to its zero point: the same values, exactly.
+
+    onnxruntime's x86 kernels are built for uint8 activations with int8 weights (U8S8): int8 activations
+    (TFLite's convention) cost it a conversion at every layer, 1.4x the latency of the same graph in uint8.
+    Weights stay int8. Each zero point has a single user (`_give_each_use_its_own_initializer`).
+    """
+    initializers = {initializer.name: initializer for initializer in proto.graph.initializer}
+    for node in proto.graph.node:
+        is_activation = node.op_type == "QuantizeLinear" or (
+            node.op_type == "DequantizeLinear" and node.input[0] not in initializers
+        )
+        zero_point = initializers.get(node.input[2]) if is_activation and len(node.input) > 2 else None
+        if zero_point is not None and zero_point.data_type == TensorProto.INT8:
+            shifted = numpy_helper.to_array(zero_point).astype(np.int16) + 128
+            zero_point.CopyFrom(numpy_helper.from_array(shifted.astype(np.uint8), zero_point.name))
+
+
+def _give_each_use_its_own_initializer(proto: onnx.ModelProto) -> None:
+    """Copy every initializer that several nodes read (tf2onnx shares equal zero points and scales).
+
+    onnxruntime's exact int8 kernels for x86 without VNNI (`session.x64quantprecision`, which the runtime
+    sets) rewrite each int8 weight's zero point in place, and refuse to load a model where two nodes share one
+    ("Attempt to replace the existing tensor"). The copies are a few bytes each.
+    """
+    initializers = {initializer.name: initializer for initializer in proto.graph.initializer}
+    used = set()
+    for node in proto.graph.node:
+        for position, name in enumerate(node.input):
+            if name not in initializers:
+                continue
+            if name in used:
+                copy = onnx.TensorProto()
+                copy.CopyFrom(initializers[name])
+                copy.name = f"{name}/{node.name or len(proto.graph.initializer)}/{position}"
+                proto.graph.initializer.append(copy)
+                node.input[position] = copy.name
+            used.add(name)
 
 
 def _zero_dead_channels(path: Path) -> None:

@@ -140,11 +140,13 @@ def test_onnx_models_run_through_onnxruntime_with_uint8_input(tiny_run):
     assert np.abs(onnx.probabilities(sample) - tflite.probabilities(sample)).max() < 1e-4
 
 
-def test_int8_onnx_is_qdq_with_uint8_weights(tiny_run):
+def test_int8_onnx_is_qdq_with_uint8_activations_and_int8_weights(tiny_run):
+    """onnxruntime's x86 kernels want uint8 activations; TFLite's int8 ones are shifted by 128, exactly."""
     import onnx
 
     model = onnx.load(tiny_run / "export/model_int8.onnx")
-    weights = {i.name: i.data_type for i in model.graph.initializer}
-    dequantized = [n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in weights]
-    conv_weights = [name for name in dequantized if weights[name] == onnx.TensorProto.UINT8]
-    assert len(conv_weights) >= 52  # every convolution's weights, as uint8 (U8U8: no saturation without VNNI)
+    initializers = {i.name: i.data_type for i in model.graph.initializer}
+    weights = [n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in initializers]
+    assert sum(initializers[name] == onnx.TensorProto.INT8 for name in weights) >= 52  # every convolution's
+    activation_zero_points = [initializers[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert activation_zero_points and set(activation_zero_points) == {onnx.TensorProto.UINT8}
