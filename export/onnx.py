@@ -7,6 +7,7 @@ float and the backbone's normalisation are part of the graph.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from edge.runtime.native_stderr import native_stderr_without
 from edge.train.legacy_keras import keras, tf
 
 OPSET = 17
@@ -76,7 +78,12 @@ def int8_onnx_from_tflite(int8_tflite: bytes) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "model.tflite"
         source.write_bytes(int8_tflite)
-        proto, _ = tf2onnx.convert.from_tflite(str(source), opset=OPSET)
+        with (
+            warnings.catch_warnings(),  # tf2onnx reads the model with tf.lite.Interpreter, "deprecated"
+            native_stderr_without(lambda line: line.startswith("INFO: ")),  # "Created ... XNNPACK delegate"
+        ):
+            warnings.simplefilter("ignore", UserWarning)
+            proto, _ = tf2onnx.convert.from_tflite(str(source), opset=OPSET)
     (output,) = proto.graph.output
     quantize = next(node for node in proto.graph.node if output.name in node.output)
     if quantize.op_type != "QuantizeLinear":

@@ -67,6 +67,7 @@ def test_one_bad_image_among_several_is_reported_and_the_rest_classified(tiny_ru
         (["train", "{run}", "--image-size", "500"], "--image-size 500 is outside 96-384"),
         (["train", "{run}", "--class-weights", "some"], "--class-weights 'some': choose auto or none"),
         (["export", "{run}", "--onnx-int8", "onnx"], "--onnx-int8 'onnx': choose onnxruntime or tf2onnx"),
+        (["export", "{run}", "--int8", "--qat-temperature", "0"], "--qat-temperature 0.0 must be positive"),
         (["export", "no/such/run"], "no/such/run: no such run directory"),
     ],
 )
