@@ -20,7 +20,10 @@ from edge.train.data import ImageSet, load_labelled
 from edge.train.legacy_keras import keras
 from edge.train.run import MODEL_FILE, dataset_of, open_run
 
+from .layer_error import layer_errors
+
 PARITY_FILE = "export/parity.json"
+LAYER_ERROR_IMAGES = 16  #: validation images run layer by layer (without XNNPACK) when an int8 TFLite model breaches
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def check_parity(
         metrics = measured.get(artifact.file) or reference.measure(Path(run_dir) / artifact.file)
         rows.append({"artifact": artifact.file, "precision": artifact.precision, "method": artifact.method,
                      **metrics, "breaches": thresholds.breaches(artifact.precision, metrics)})  # fmt: skip
+        if rows[-1]["breaches"] and artifact.precision == "int8" and artifact.format == "tflite":
+            rows[-1]["layers"] = _worst_layers(Path(run_dir), reference, artifact.file)
     report = {
         "images": source,
         "n": len(reference.images),
@@ -121,6 +126,16 @@ def check_parity(
     }
     atomic_write_text(Path(run_dir) / PARITY_FILE, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _worst_layers(run_dir: Path, reference: Reference, int8_file: str) -> list[dict]:
+    """The five layers of an int8 TFLite artifact that add the most error against the float TFLite model."""
+    float_file = next(
+        a.file for a in reference.manifest.artifacts if a.format == "tflite" and a.precision == "float32"
+    )  # fmt: skip
+    images = reference.images.x[:: max(1, len(reference.images) // LAYER_ERROR_IMAGES)][:LAYER_ERROR_IMAGES]
+    errors = layer_errors(run_dir / float_file, run_dir / int8_file, images)
+    return [{"layer": layer, "error_added": round(added, 4)} for layer, added in errors[:5]]
 
 
 def print_parity(console: Console, report: dict) -> None:
@@ -146,6 +161,10 @@ def print_parity(console: Console, report: dict) -> None:
         for flip in flips[:3]:
             console.print(f"  {flip['image']}: Keras {flip['keras']} (margin {flip['keras_margin']:.2f}), "
                           f"int8 {flip['artifact']}", highlight=False)  # fmt: skip
+        if row.get("layers"):
+            worst = ", ".join(f"{entry['layer']} +{entry['error_added']:.3f}" for entry in row["layers"])
+            console.print(f"{Path(row['artifact']).name}: layers adding the most error against the float model "
+                          f"(relative RMS of their outputs, {LAYER_ERROR_IMAGES} images): {worst}")  # fmt: skip
     if breached:
         console.print(  # measured in benchmarks/results/int8_parity.md
             "To try: longer quantization-aware training, edge export RUN --int8 --qat-epochs 8."

@@ -38,9 +38,9 @@ class LiteRTBackend:
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for one `uint8[H, W, 3]` image, dequantized to float32."""
-        self._interpreter.set_tensor(self._input["index"], _to_input(pixels, self._input)[None])
+        self._interpreter.set_tensor(self._input["index"], to_input(pixels, self._input)[None])
         self._interpreter.invoke()
-        return _dequantize(self._interpreter.get_tensor(self._output["index"])[0], self._output)
+        return dequantize(self._interpreter.get_tensor(self._output["index"])[0], self._output)
 
     def run_batch(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for `uint8[N, H, W, 3]`: one invoke per image, as the model is built for batch 1."""
@@ -99,7 +99,7 @@ def open_backend(path: Path, threads: int | None = None) -> LiteRTBackend | Onnx
     raise ModelError(f"{path}: unsupported model type {path.suffix!r} (expected .tflite or .onnx){hint}")
 
 
-def _to_input(pixels: np.ndarray, detail: dict) -> np.ndarray:
+def to_input(pixels: np.ndarray, detail: dict) -> np.ndarray:
     """Raw pixels as the model's input type: float 0-255, or quantized integers.
 
     An edge int8 model's input quantization is scale 1, zero point 0 on uint8, i.e. raw pixels; any other
@@ -115,7 +115,7 @@ def _to_input(pixels: np.ndarray, detail: dict) -> np.ndarray:
     return np.clip(np.round(pixels / scale + zero_point), info.min, info.max).astype(dtype)
 
 
-def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+def dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
     if values.dtype.kind == "f":
         return values.astype(np.float32)
     scale, zero_point = detail["quantization"]

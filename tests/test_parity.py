@@ -105,6 +105,9 @@ def test_a_worse_int8_model_with_an_updated_hash_fails_the_gate_by_name(run_copy
                  if row["artifact"] == f"export/{worse}")["flips"]  # fmt: skip
     assert flips and flips[0]["keras_margin"] >= flips[-1]["keras_margin"]  # the most confident Keras answer first
     assert f"{worse}: {len(flips)} of " in result.stdout and flips[0]["image"] in result.stdout
+    if worse.endswith(".tflite"):  # the layer that was broken is named first
+        assert "layers adding the most error against the float model (" in result.stdout
+        assert result.stdout.split("16 images): ")[1].startswith("predictions +")
 
 
 def test_a_tampered_artifact_without_a_hash_update_is_refused(run_copy):
