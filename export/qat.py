@@ -94,6 +94,8 @@ class DepthwiseQuantizeConfig(Default8BitConvQuantizeConfig):
 
 
 class QuantizeRegistry(quantization.default_8bit.Default8BitQuantizeRegistry):
+    """tfmot's default registry, with `DepthwiseQuantizeConfig` for depthwise convolutions."""
+
     def get_quantize_config(self, layer):
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             return DepthwiseQuantizeConfig()

@@ -44,6 +44,15 @@ def test_quantized_copy_carries_the_trained_weights_and_pins_the_input_range(flo
     assert "quant_preprocess" in [layer.name for layer in quantized.layers]  # Rescaling quantized, kept in graph
 
 
+def test_depthwise_kernels_are_simulated_per_channel_as_the_converter_quantizes_them(float_model_and_images):
+    """tfmot's own quantizer gives a depthwise kernel one scale (its per-axis axis is the depth multiplier)."""
+    model, _ = float_model_and_images
+    quantized = quantize(model)
+    channels = model.get_layer("block_1_depthwise").depthwise_kernel.shape[2]
+    ranges = [w for w in quantized.get_layer("quant_block_1_depthwise").weights if w.name.endswith("_min:0")]
+    assert [tuple(w.shape) for w in ranges if "kernel" in w.name] == [(channels,)]
+
+
 def test_training_on_augmented_images_keeps_the_input_range_at_raw_pixels(float_model_and_images):
     model, images = float_model_and_images
     config = ExportConfig(Path("unused"), qat_epochs=1, batch_size=8)
