@@ -49,10 +49,8 @@ def onnx_probabilities(model_bytes: bytes, images: np.ndarray, exact: bool) -> n
     if exact:
         options.add_session_config_entry("session.x64quantprecision", "1")
     session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    (model_input,) = session.get_inputs()
-    batch = 32 if isinstance(model_input.shape[0], str) else 1  # tf2onnx's translation of TFLite is batch 1
-    outputs = [session.run(None, {model_input.name: images[i : i + batch]})[0] for i in range(0, len(images), batch)]
-    return np.concatenate(outputs)
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: images[i : i + 32]})[0] for i in range(0, len(images), 32)])
 
 
 def row(name: str, probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> str:
@@ -80,7 +78,7 @@ def variant(text: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
-    parser.add_argument("variants", nargs="*", default=[""], help='QAT variants, e.g. "lr=1e-4,T=2,depthwise=tensor"')
+    parser.add_argument("variants", nargs="*", default=[""], help='e.g. "qat_lr=1e-4,depthwise=tensor"')
     parser.add_argument("--no-ptq", action="store_true")
     args = parser.parse_args()
     manifest, model = open_run(args.run)

@@ -80,9 +80,10 @@ class Reference:
         margins = ordered[:, -1] - ordered[:, -2]
         flipped = np.flatnonzero(top != keras_top)
         labels = self.manifest.labels
+        accuracy = float(np.mean(top == self.images.y))
         return {
-            "accuracy": float(np.mean(top == self.images.y)),
-            "accuracy_delta": float(np.mean(top == self.images.y)) - self.accuracy,
+            "accuracy": accuracy,
+            "accuracy_delta": accuracy - self.accuracy,
             "agreement": float(np.mean(top == keras_top)),
             "max_prob_diff": float(np.abs(probabilities - self.probabilities).max()),
             "n": len(self.images),
