@@ -54,9 +54,11 @@ def _layer_outputs(path: Path, images: np.ndarray) -> dict[str, tuple[np.ndarray
     last_output: dict[str, int] = {}
     for op in interpreter._get_ops_details():  # the only way to the graph; also what tests/test_end_to_end reads
         layer = _layer_name(tensors[op["outputs"][0]]["name"])
-        if layer is None:
+        sources = {producer[index] for index in op["inputs"] if index in producer}
+        if layer is None:  # a (DE)QUANTIZE around a float layer: what it passes on comes from its source
+            producer.update(dict.fromkeys(op["outputs"], *sources) if len(sources) == 1 else {})
             continue
-        feeds[layer] |= {producer[index] for index in op["inputs"] if index in producer} - {layer}
+        feeds[layer] |= sources - {layer}
         for index in op["outputs"]:
             producer[index] = layer
         last_output[layer] = op["outputs"][0]
