@@ -167,6 +167,14 @@ def export(
     parity_gate: Annotated[
         bool, typer.Option(help="Exit 1 when an artifact breaches the default parity thresholds (see edge parity).")
     ] = True,
+    keep_float: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Layers the int8 models leave in float (repeat, or comma-separated), as edge parity names them; "
+            "auto: while int8 breaches the gate, the layer adding the most error (up to 3). Recorded in edge.json.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Convert a run to TFLite and ONNX (float32; int8 with --int8) and gate on parity with Keras.
 
@@ -187,6 +195,7 @@ def export(
         batch_size=batch_size,
         onnx_int8=onnx_int8,
         parity_gate=parity_gate,
+        keep_float=tuple(keep_float or ()),
     )
     exporting.export(config)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from edge.runtime import EdgeError
 
+MAX_AUTO_FLOAT_LAYERS = 3  #: a model that needs more float layers than this has a problem float layers hide
+
 
 @dataclass
 class ExportConfig:
@@ -25,6 +27,9 @@ class ExportConfig:
     #: "onnxruntime" static quantization of the QAT-tuned float weights (re-calibrated: agrees less)
     onnx_int8: str = "tf2onnx"
     parity_gate: bool = True  #: fail the export when an artifact breaches the default parity thresholds
+    #: layers the int8 models leave in float (each with the BatchNorm and activation fused into it), or "auto":
+    #: while the int8 TFLite breaches the gate, the layer adding the most error, up to `MAX_AUTO_FLOAT_LAYERS`
+    keep_float: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -37,5 +42,12 @@ class ExportConfig:
             raise EdgeError(f"--qat-temperature {self.qat_temperature} must be positive")
         if self.onnx_int8 not in ("onnxruntime", "tf2onnx"):
             raise EdgeError(f"--onnx-int8 {self.onnx_int8!r}: choose onnxruntime or tf2onnx")
+        self.keep_float = tuple(name for names in self.keep_float for name in names.split(",") if name)
+        if self.keep_float and not self.int8:
+            raise EdgeError("--keep-float applies to int8 models: add --int8")
+        if self.keep_float and self.onnx_int8 != "tf2onnx":
+            raise EdgeError("--keep-float needs --onnx-int8 tf2onnx (the int8 ONNX model is then the TFLite one)")
+        if "auto" in self.keep_float and len(self.keep_float) > 1:
+            raise EdgeError("--keep-float: give either auto or layer names, not both")
         if self.calibration_images < 1 or self.batch_size < 1:
             raise EdgeError("--calibration-images and --batch-size must be at least 1")

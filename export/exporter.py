@@ -19,10 +19,10 @@ from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import dataset_of, open_run
 
-from .config import ExportConfig
+from .config import MAX_AUTO_FLOAT_LAYERS, ExportConfig
 from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
-from .parity import Reference, Thresholds, breach_summary, check_parity, print_parity
-from .qat import quantize_aware, with_weights_of
+from .parity import Reference, Thresholds, breach_summary, check_parity, print_parity, worst_layers
+from .qat import feeding_groups, fused_group, quantize_aware, with_weights_of
 from .tflite import float_tflite, int8_tflite
 
 EXPORT_DIR = "export"
@@ -46,6 +46,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     console = console or make_console()
     run_dir = config.run_dir
     manifest, model = open_run(run_dir)
+    float_layers = [member for name in config.keep_float if name != "auto" for member in fused_group(model, name)]
     seed = manifest.data.get("seed", 0)
     keras.utils.set_random_seed(seed)  # QAT shuffling, augmentation and dropout: a repeatable export
     with progress_bar(console, "Preparing images") as progress:
@@ -61,7 +62,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     artifacts: list[Artifact] = []
     measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
 
-    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes]) -> bytes:
+    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes], float_layers=()) -> bytes:
         console.print(f"{name}: {precision} ({method}), converting")
         started = time.perf_counter()
         model_bytes = convert()
@@ -72,24 +73,52 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
         file = f"{EXPORT_DIR}/{name}"
         measured[file] = reference.measure(temps[-1], verify=False)
         metrics = measured[file] | {"size_bytes": len(model_bytes), "export_seconds": seconds}
-        artifacts.append(Artifact(file, name.rsplit(".", 1)[1], precision, method, sha256_file(temps[-1]), metrics))
+        artifacts.append(Artifact(file, name.rsplit(".", 1)[1], precision, method, sha256_file(temps[-1]), metrics,
+                                  list(float_layers)))  # fmt: skip
         return model_bytes
+
+    def unstage() -> None:
+        temps.pop().unlink()
+        artifacts.pop()
 
     try:
         stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
         float_model_onnx = stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
         if config.int8:
-            if config.ptq:
-                method, quantized = "ptq", model
-            else:
-                method = "qat"
-                training = manifest.training
-                augment = augmentation(seed, training.get("flip", True)) if training.get("augment") else None
-                quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,
-                                           console=console)  # fmt: skip
-            tflite = stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration))
+            auto = config.keep_float == ("auto",)
+            method = "ptq" if config.ptq else "qat"
+            training = manifest.training
+            augment = augmentation(seed, training.get("flip", True)) if training.get("augment") else None
+
+            quantized = model
+
+            def int8_model() -> bytes:
+                """Quantization-aware training (unless PTQ) and conversion, with `float_layers` left in float."""
+                nonlocal quantized
+                if not config.ptq:
+                    quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,
+                                               console=console, float_layers=float_layers)  # fmt: skip
+                return stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration, float_layers),
+                             float_layers)  # fmt: skip
+
+            tflite = int8_model()
+            chosen: list[str] = []
+            while (
+                auto
+                and len(chosen) < MAX_AUTO_FLOAT_LAYERS
+                and (breaches := Thresholds().breaches("int8", measured[f"{EXPORT_DIR}/{INT8_TFLITE}"]))
+            ):
+                worst = next(entry["layer"] for entry in worst_layers(reference, temps[0], temps[-1])
+                             if entry["layer"] not in float_layers)  # fmt: skip
+                chosen.append(worst)
+                group = fused_group(model, worst)
+                float_layers += [name for name in group + feeding_groups(model, group) if name not in float_layers]
+                console.print(f"{INT8_TFLITE}: {'; '.join(breaches)}: leaving {worst} and the layer feeding it in "
+                              "float, and quantizing again (--keep-float auto)")  # fmt: skip
+                unstage()
+                tflite = int8_model()
             if config.onnx_int8 == "tf2onnx":
-                stage(INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite))
+                stage(INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite), float_layers)
             else:
 
                 def onnxruntime_int8() -> bytes:

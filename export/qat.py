@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Collection
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
@@ -150,14 +151,14 @@ class Distillation(keras.Model):
 
 def quantize_aware(
     model: keras.Model, images: np.ndarray, calibration: np.ndarray, config: ExportConfig, *,
-    augment: keras.Model | None, seed: int, console: Console,
+    augment: keras.Model | None, seed: int, console: Console, float_layers: Collection[str] = (),
 ) -> keras.Model:  # fmt: skip
     """A quantized copy of `model`, fine-tuned with fake int8 quantization to agree with `model` on `images`.
 
     `augment` is the run's training augmentation, for models trained with it: the copy then learns on the same
-    input distribution the float model was trained on.
+    input distribution the float model was trained on. `float_layers` stay in float.
     """
-    quantized = quantize(model)
+    quantized = quantize(model, float_layers)
     calibrate_ranges(quantized, calibration, config.batch_size)
     distill(quantized, model, images, config, augment=augment, seed=seed, console=console)
     return quantized
@@ -193,8 +194,8 @@ def with_weights_of(model: keras.Model, quantized: keras.Model) -> keras.Model:
     return tuned
 
 
-def quantize(model: keras.Model) -> keras.Model:
-    """`quantize_apply` on a copy of the flat model carrying its trained weights.
+def quantize(model: keras.Model, float_layers: Collection[str] = ()) -> keras.Model:
+    """`quantize_apply` on a copy of the flat model carrying its trained weights, `float_layers` left out.
 
     In the copy every layer learns except BatchNorm, which stays frozen and so in inference mode, as in
     phase 2 of training.
@@ -203,15 +204,17 @@ def quantize(model: keras.Model) -> keras.Model:
     def annotate(layer):
         clone = layer.__class__.from_config(layer.get_config())
         clone.trainable = not isinstance(clone, keras.layers.BatchNormalization)
+        if layer.name in float_layers:
+            return clone
         if isinstance(clone, UNSUPPORTED_BY_TFMOT):
             return quantization.quantize_annotate_layer(clone, quantize_config=OutputQuantizeConfig())
-        return clone
+        return quantization.quantize_annotate_layer(clone)
 
     with quantization.quantize_scope(CUSTOM_OBJECTS):
         annotated = keras.models.clone_model(model, clone_function=annotate)
         annotated.set_weights(model.get_weights())
         try:
-            quantized = quantization.quantize_apply(quantization.quantize_annotate_model(annotated), QuantizeScheme())
+            quantized = quantization.quantize_apply(annotated, QuantizeScheme())
         except RuntimeError as error:
             unsupported = re.search(r"Layer (\S+):<class '[\w.]*\.(\w+)'> is not supported", str(error))
             if unsupported is None:
@@ -223,6 +226,43 @@ def quantize(model: keras.Model) -> keras.Model:
             ) from None
     pin_input_range(quantized)
     return quantized
+
+
+def fused_group(model: keras.Model, name: str) -> list[str]:
+    """The layers that quantize as one op with layer `name`: a convolution or dense layer and the BatchNorm and
+    activation after it, whichever of them is named (the converter names the fused op after the last)."""
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        raise EdgeError(f"--keep-float {name}: {model.name} has no such layer") from None
+    while isinstance(layer, FUSED_AFTER) and isinstance(_input_of(layer), (*FUSED_AFTER, *FUSED_INTO)):
+        layer = _input_of(layer)
+    group = [layer]
+    while len(consumers := _consumers_of(group[-1])) == 1 and isinstance(consumers[0], FUSED_AFTER):
+        group.append(consumers[0])
+    return [member.name for member in group]
+
+
+FUSED_INTO = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+FUSED_AFTER = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation)
+
+
+def feeding_groups(model: keras.Model, group: list[str]) -> list[str]:
+    """The fused groups of the layers feeding `group`: leaving a layer in float does not un-round its input,
+    which its feeding layer still writes in int8 (an activation range blown by one channel breaks the layer
+    that reads it, not the one that writes it)."""
+    feeders = _input_of(model.get_layer(group[0]))
+    feeders = feeders if isinstance(feeders, list) else [feeders]
+    return [member for feeder in feeders if not isinstance(feeder, keras.layers.InputLayer)
+            for member in fused_group(model, feeder.name)]  # fmt: skip
+
+
+def _input_of(layer: keras.layers.Layer) -> keras.layers.Layer | list[keras.layers.Layer]:
+    return layer.inbound_nodes[0].inbound_layers
+
+
+def _consumers_of(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    return [node.outbound_layer for node in layer.outbound_nodes]
 
 
 def pin_input_range(quantized: keras.Model) -> None:

@@ -1,13 +1,17 @@
-"""TFLite conversion: float32, and full-integer int8 whose uint8 input is the raw pixels."""
+"""TFLite conversion: float32, and int8 whose uint8 input is the raw pixels, full-integer or with chosen layers
+left in float."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 
 import flatbuffers
 import numpy as np
+from tensorflow.lite.python import util as converter_util
 from tensorflow.lite.tools import flatbuffer_utils
 
+from edge.runtime import EdgeError
 from edge.runtime.native_stderr import native_stderr_without
 from edge.train.legacy_keras import keras, tf
 from edge.train.tflite import float_tflite, tflite_converter
@@ -15,8 +19,8 @@ from edge.train.tflite import float_tflite, tflite_converter
 __all__ = ["float_tflite", "int8_tflite"]
 
 
-def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
-    """Full-integer model (integer-only ops), uint8 in and out.
+def int8_tflite(model: keras.Model, calibration: np.ndarray, float_layers: Collection[str] = ()) -> bytes:
+    """Integer model, uint8 in and out; integer-only ops unless `float_layers` names layers to leave in float.
 
     Ranges are measured on `calibration` for a float model (post-training quantization). A QAT model keeps
     the ranges its quantizers learned; calibration only covers what they do not: the normalisation's
@@ -37,7 +41,39 @@ def int8_tflite(model: keras.Model, calibration: np.ndarray) -> bytes:
         native_stderr_without(lambda line: line.startswith("fully_quantize:")),  # the quantizer's settings
     ):
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-        return store_repeated_vectors_once(converter.convert())
+        integer = converter.convert()
+        if float_layers:
+            integer = _with_float_ops(converter, _ops_of(integer, float_layers))
+    return store_repeated_vectors_once(integer)
+
+
+def _ops_of(model: bytes, layers: Collection[str]) -> list[str]:
+    """The output tensor names of the ops `layers` became: the converter names each op after the Keras layers it
+    fused (`edge_mobilenet_v2/quant_block_1_expand_relu/Relu6;edge_mobilenet_v2/quant_block_1_expand/...`)."""
+    tensors = flatbuffer_utils.convert_bytearray_to_object(model).subgraphs[0].tensors
+    return [tensor.name.decode() for tensor in tensors if set(_layers_named_in(tensor.name.decode())) & set(layers)]
+
+
+def _layers_named_in(tensor_name: str) -> list[str]:
+    return [part.split("/")[1].removeprefix("quant_") for part in tensor_name.split(";") if part.count("/") >= 2]
+
+
+def _with_float_ops(converter: tf.lite.TFLiteConverter, ops: list[str]) -> bytes:
+    """Convert again leaving `ops` in float, between a DEQUANTIZE and a QUANTIZE.
+
+    The converter quantizes every op it can from the calibration, annotated for QAT or not; LiteRT's
+    documented way to keep chosen ops in float is the QuantizationDebugger's `denylisted_nodes`, which writes
+    float input and output, so the uint8 interface is put back the way the converter does it for QAT models.
+    """
+    if not ops:
+        raise EdgeError("--keep-float: none of those layers is in the converted model")
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=converter.representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=ops),
+    )
+    return converter_util.modify_model_io_type(debugger.get_nondebug_quantized_model(), tf.uint8, tf.uint8)
 
 
 def store_repeated_vectors_once(model: bytes) -> bytes:

@@ -25,6 +25,7 @@ class Artifact:
     method: str  #: how it was made: "trained", "float", "qat" or "ptq"
     sha256: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    float_layers: list[str] = field(default_factory=list)  #: layers an int8 model keeps in float (--keep-float)
 
 
 @dataclass

@@ -68,6 +68,9 @@ def test_one_bad_image_among_several_is_reported_and_the_rest_classified(tiny_ru
         (["train", "{run}", "--class-weights", "some"], "--class-weights 'some': choose auto or none"),
         (["export", "{run}", "--onnx-int8", "onnx"], "--onnx-int8 'onnx': choose onnxruntime or tf2onnx"),
         (["export", "{run}", "--int8", "--qat-temperature", "0"], "--qat-temperature 0.0 must be positive"),
+        (["export", "{run}", "--keep-float", "Conv_1"], "--keep-float applies to int8 models: add --int8"),
+        (["export", "{run}", "--int8", "--keep-float", "auto,Conv_1"], "either auto or layer names, not both"),
+        (["export", "{run}", "--int8", "--keep-float", "Conv_9"], "--keep-float Conv_9: edge_mobilenet_v2 has no"),
         (["export", "no/such/run"], "no/such/run: no such run directory"),
     ],
 )

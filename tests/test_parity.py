@@ -115,3 +115,30 @@ def test_a_tampered_artifact_without_a_hash_update_is_refused(run_copy):
     tampered.write_bytes(tampered.read_bytes() + b"\0")
     result = run_edge("parity", run_copy)
     assert result.returncode == 2 and "sha256 does not match" in result.stderr
+
+
+def test_keep_float_auto_repairs_a_layer_that_int8_breaks(run_copy):
+    """One activation channel 400x larger than the rest, and its reader's weights 400x smaller: the same float
+    model, but an int8 range so wide that the tensor's other channels round to nothing. QAT alone cannot recover
+    (int8 agreement 0.86 on sign_digits here); leaving the reader and its writer in float passes the gate."""
+    from edge.train.legacy_keras import keras
+
+    model = keras.models.load_model(run_copy / "model.keras")
+    writer, reader = model.get_layer("block_16_project_BN"), model.get_layer("Conv_1")
+    gamma, beta, mean, variance = writer.get_weights()
+    gamma[0], beta[0] = gamma[0] * 400, beta[0] * 400
+    writer.set_weights([gamma, beta, mean, variance])
+    (kernel,) = reader.get_weights()
+    kernel[:, :, 0, :] /= 400
+    reader.set_weights([kernel])
+    model.save(run_copy / "model.keras")
+    manifest = Manifest.load(run_copy / "edge.json")
+    manifest.artifact("model.keras").sha256 = sha256_file(run_copy / "model.keras")
+    manifest.save(run_copy / "edge.json")
+
+    result = run_edge("export", run_copy, "--int8", "--keep-float", "auto")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "leaving out_relu and the layer feeding it in float" in result.stdout
+    kept = ["Conv_1", "Conv_1_bn", "out_relu", "block_16_project", "block_16_project_BN"]
+    manifest = Manifest.load(run_copy / "edge.json")  # exit 0: both int8 models pass the gate
+    assert [manifest.artifact(f"export/{name}").float_layers for name in FORMATS] == [[], [], kept, kept]

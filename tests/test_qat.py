@@ -10,7 +10,7 @@ from rich.console import Console
 
 from edge.demo import make_shapes
 from edge.export.config import ExportConfig
-from edge.export.qat import calibrate_ranges, quantize, quantize_aware
+from edge.export.qat import calibrate_ranges, feeding_groups, fused_group, quantize, quantize_aware
 from edge.train.augment import augmentation
 from edge.train.backbones import get_backbone
 from edge.train.data import load_dataset
@@ -97,3 +97,38 @@ def test_int8_tflite_shares_repeated_quantization_vectors_without_changing_a_res
     assert shared.stat().st_size < 0.9 * written_apart.stat().st_size
     outputs = [[open_backend(path).run(image) for image in images] for path in (shared, written_apart)]
     assert np.array_equal(*outputs)
+
+
+def test_a_layer_is_left_in_float_with_what_fuses_into_it(float_model_and_images):
+    model, _ = float_model_and_images
+    conv = ["Conv_1", "Conv_1_bn", "out_relu"]
+    assert fused_group(model, "out_relu") == fused_group(model, "Conv_1") == conv
+    assert feeding_groups(model, conv) == ["block_16_project", "block_16_project_BN"]
+    assert fused_group(model, "predictions") == ["predictions"]
+
+
+def test_float_layers_stay_float_in_the_int8_tflite_and_its_onnx_translation(float_model_and_images, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edge.export.onnx import int8_onnx_from_tflite
+    from edge.export.tflite import int8_tflite
+    from edge.runtime.backends import open_backend
+
+    model, images = float_model_and_images
+    group = ["block_16_project", "block_16_project_BN"]
+    quantized = quantize(model, group)
+    calibrate_ranges(quantized, images, batch_size=16)
+    tflite = int8_tflite(quantized, images, group)
+    interpreter = Interpreter(model_content=tflite)
+    tensors = interpreter.get_tensor_details()
+    float_ops = [tensors[op["outputs"][0]]["name"] for op in interpreter._get_ops_details()
+                 if op["op_name"] == "CONV_2D" and tensors[op["outputs"][0]]["dtype"] == np.float32]  # fmt: skip
+    assert len(float_ops) == 1 and "block_16_project_BN" in float_ops[0]
+    assert interpreter.get_input_details()[0]["dtype"] == interpreter.get_output_details()[0]["dtype"] == np.uint8
+    (tmp_path / "model.tflite").write_bytes(tflite)
+    (tmp_path / "model.onnx").write_bytes(int8_onnx_from_tflite(tflite))
+    expected, translated = (open_backend(tmp_path / name).run_batch(images) for name in ("model.tflite", "model.onnx"))
+    # the float op's output is quantized again in each runtime, where one step of difference can carry a few
+    # steps to the output: not bit-exact like the integer-only model, but the same answers
+    assert np.mean(translated.argmax(1) == expected.argmax(1)) >= 15 / 16
+    assert np.abs(translated - expected).mean() <= 1 / 256
