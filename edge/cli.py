@@ -153,7 +153,7 @@ def export(
     ptq: Annotated[
         bool, typer.Option("--ptq", help="Make the int8 models by post-training quantization instead (implies --int8).")
     ] = False,
-    qat_epochs: Annotated[int, typer.Option(help="Quantization-aware training epochs.")] = 8,
+    qat_epochs: Annotated[int, typer.Option(help="Quantization-aware training epochs.")] = 4,
     qat_lr: Annotated[float, typer.Option(help="Quantization-aware training learning rate (cosine decay).")] = 2e-5,
     qat_temperature: Annotated[
         float, typer.Option(help="Distillation temperature of quantization-aware training (1: match probabilities).")

@@ -15,9 +15,7 @@ class ExportConfig:
     run_dir: Path  #: a run directory made by `edge train`
     int8: bool = False  #: also write an int8 TFLite model
     ptq: bool = False  #: make the int8 model by post-training quantization only, instead of QAT
-    #: quantization-aware fine-tuning epochs on the training split: 4 left clothing_small seed 1 one image over
-    #: the gate's 0.5-point drop, 8 passed (benchmarks/results/int8_parity.md)
-    qat_epochs: int = 8
+    qat_epochs: int = 4  #: quantization-aware fine-tuning epochs on the training split
     #: low, like phase 2, and decayed to 0: QAT adapts the trained weights to int8, it does not retrain them
     qat_lr: float = 2e-5
     #: distillation temperature: above 1, QAT also learns the float model's order of the runner-up classes,

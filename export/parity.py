@@ -174,7 +174,7 @@ def print_parity(console: Console, report: dict) -> None:
                           f"(relative RMS of their outputs, {LAYER_ERROR_IMAGES} images): {worst}")  # fmt: skip
     if breached:
         console.print(  # measured in benchmarks/results/int8_parity.md
-            "To try: longer quantization-aware training, edge export RUN --int8 --qat-epochs 16; "
+            "To try: longer quantization-aware training, edge export RUN --int8 --qat-epochs 8; "
             "or leave the layers adding the most error in float, edge export RUN --int8 --keep-float auto."
         )
 
