@@ -62,7 +62,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     artifacts: list[Artifact] = []
     measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
 
-    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes], float_layers=()) -> bytes:
+    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes], kept_float=()) -> bytes:
         console.print(f"{name}: {precision} ({method}), converting")
         started = time.perf_counter()
         model_bytes = convert()
@@ -74,7 +74,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
         measured[file] = reference.measure(temps[-1], verify=False)
         metrics = measured[file] | {"size_bytes": len(model_bytes), "export_seconds": seconds}
         artifacts.append(Artifact(file, name.rsplit(".", 1)[1], precision, method, sha256_file(temps[-1]), metrics,
-                                  list(float_layers)))  # fmt: skip
+                                  list(kept_float)))  # fmt: skip
         return model_bytes
 
     def unstage() -> None:
@@ -102,15 +102,12 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
                              float_layers)  # fmt: skip
 
             tflite = int8_model()
-            chosen: list[str] = []
-            while (
-                auto
-                and len(chosen) < MAX_AUTO_FLOAT_LAYERS
-                and (breaches := Thresholds().breaches("int8", measured[f"{EXPORT_DIR}/{INT8_TFLITE}"]))
-            ):
+            for _ in range(MAX_AUTO_FLOAT_LAYERS if auto else 0):
+                breaches = Thresholds().breaches("int8", measured[f"{EXPORT_DIR}/{INT8_TFLITE}"])
+                if not breaches:
+                    break
                 worst = next(entry["layer"] for entry in worst_layers(reference, temps[0], temps[-1])
                              if entry["layer"] not in float_layers)  # fmt: skip
-                chosen.append(worst)
                 group = fused_group(model, worst)
                 float_layers += [name for name in group + feeding_groups(model, group) if name not in float_layers]
                 console.print(f"{INT8_TFLITE}: {'; '.join(breaches)}: leaving {worst} and the layer feeding it in "
