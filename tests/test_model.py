@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 
 from edge.runtime import EdgeError
+from edge.runtime.files import sha256_file
 from edge.train.backbones import get_backbone
 from edge.train.legacy_keras import keras
-from edge.train.model import backbone_layers, build_classifier, freeze_backbone, unfreeze_top
+from edge.train.model import (
+    SCRATCH_BN_MOMENTUM,
+    backbone_layers,
+    build_classifier,
+    freeze_backbone,
+    unfreeze_all,
+    unfreeze_top,
+)
 from edge.train.weights import Weights, WeightsUnavailable, resolve_weights
 
 from .helpers import MOBILENET_035, shared_path
@@ -50,6 +58,19 @@ def test_phase_two_unfreezes_the_top_with_batchnorm_frozen_and_in_inference_mode
     assert all(np.array_equal(b, w.numpy()) for b, w in zip(before, batchnorm.non_trainable_weights, strict=True))
 
 
+def test_from_random_weights_every_layer_learns_and_batchnorm_follows_the_batches():
+    model = build_classifier(BACKBONE, 4, 96, 0.35, Weights(None, "none"), dropout=0.2)
+    unfreeze_all(model)
+    assert all(layer.trainable for layer in model.layers)
+    images = np.random.default_rng(0).uniform(0, 255, (4, 96, 96, 3)).astype(np.float32)
+    convolved = keras.Model(model.input, model.get_layer("Conv_1").output)(images, training=True).numpy()
+    batchnorm = model.get_layer("Conv_1_bn")
+    before = batchnorm.moving_mean.numpy().copy()
+    model(images, training=True)  # training mode: batch statistics, and the moving ones move 10% towards them
+    expected = SCRATCH_BN_MOMENTUM * before + (1 - SCRATCH_BN_MOMENTUM) * convolved.mean(axis=(0, 1, 2))
+    assert np.allclose(batchnorm.moving_mean.numpy(), expected, atol=1e-5)
+
+
 def test_fine_tune_point_by_index_and_bad_names(model):
     unfreeze_top(model, "-10")
     assert sum(layer.trainable for layer in backbone_layers(model)[-10:]) > 0
@@ -72,8 +93,15 @@ def test_imagenet_weights_come_from_the_keras_cache(tmp_path, monkeypatch):
     said = []
     weights = resolve_weights("imagenet", BACKBONE, 0.35, 96, say=said.append)
     assert weights.path == cache / MOBILENET_035 and "0.35_96_no_top.h5 is not cached" in said[0]
+    assert weights.source == f"imagenet {MOBILENET_035} from the Keras cache"
     with pytest.raises(WeightsUnavailable, match=r"place .*_1.0_96_no_top.h5 .* or pass --weights PATH"):
         resolve_weights("imagenet", get_backbone("mobilenet_v2", 1.0), 1.0, 96)
+
+
+def test_a_weights_file_is_recorded_by_name_and_hash_never_by_path():
+    path = shared_path(f"weights/{MOBILENET_035}")
+    weights = resolve_weights(str(path), BACKBONE, 0.35, 96)
+    assert weights.path == path and weights.source == f"file {MOBILENET_035} (sha256 {sha256_file(path)[:16]}…)"
 
 
 def test_real_weights_load_into_the_flat_model():

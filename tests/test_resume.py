@@ -13,7 +13,7 @@ import pytest
 
 from edge.demo import make_shapes
 
-from .helpers import run_edge
+from .helpers import MOBILENET_035, run_edge, shared_path
 
 FINE_TUNE_EPOCHS = 30
 
@@ -26,7 +26,7 @@ def shapes(tmp_path_factory):
 
 
 def _train_args(root, *extra):
-    model = ["--alpha", "0.35", "--image-size", "96", "--weights", "none"]
+    model = ["--alpha", "0.35", "--image-size", "96", "--weights", shared_path(f"weights/{MOBILENET_035}")]
     phases = ["--epochs", "2", "--fine-tune-epochs", str(FINE_TUNE_EPOCHS), "--patience", "100"]
     return ["train", root / "data", "--out", root / "run", *model, *phases, *extra]
 

@@ -43,4 +43,4 @@ def test_regularised_head_and_each_schedule_train(shapes, tmp_path, schedule):
     _, model = open_run(run)
     assert model.get_layer("predictions").kernel_regularizer.get_config()["l2"] == pytest.approx(1e-3)
     history = (run / "history.csv").read_text().splitlines()
-    assert len(history) == 1 + 2 + 1  # header, two frozen epochs, one fine-tune epoch
+    assert len(history) == 1 + 2 + 1  # header, then from random weights one phase of epochs + fine-tune epochs

@@ -68,6 +68,22 @@ def unfreeze_top(model: keras.Model, fine_tune_at: str | int) -> None:
         model.get_layer(name).trainable = True
 
 
+SCRATCH_BN_MOMENTUM = 0.9
+
+
+def unfreeze_all(model: keras.Model) -> None:
+    """Training from random weights: every layer learns, BatchNorm included (so in training mode): there are no
+    ImageNet statistics to keep, and a frozen random backbone gives features that barely vary.
+
+    BatchNorm's moving statistics follow the batches within tens of steps (momentum 0.9, where the backbones
+    use 0.99-0.999): a short run would otherwise predict with statistics still near their random start.
+    """
+    for layer in model.layers:
+        layer.trainable = True
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = SCRATCH_BN_MOMENTUM
+
+
 def fine_tune_layer_index(layers: list[keras.layers.Layer], fine_tune_at: str | int) -> int:
     names = [layer.name for layer in layers]
     if isinstance(fine_tune_at, str) and fine_tune_at.lstrip("-").isdigit():

@@ -28,7 +28,14 @@ from .data import Dataset, balanced_class_weights, load_dataset
 from .devices import distribution, float32_copy, mixed_precision, precision_policy
 from .features import AUGMENTED_COPIES, feature_extractor, head_model, training_features
 from .legacy_keras import keras, tf
-from .model import backbone_layers, build_classifier, fine_tune_layer_index, freeze_backbone, unfreeze_top
+from .model import (
+    backbone_layers,
+    build_classifier,
+    fine_tune_layer_index,
+    freeze_backbone,
+    unfreeze_all,
+    unfreeze_top,
+)
 from .progress import keras_verbosity, progress_bar
 from .report import confusion_png, curves_png, print_summary
 from .run import LABELS_FILE, MODEL_FILE, point_latest, staged_directory
@@ -68,7 +75,9 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
                 f"{backbone.name}{f' alpha {config.alpha}' if len(backbone.alphas) > 1 else ''} at "
                 f"{config.image_size}px, weights {weights.source}, on {_device_name(strategy, mixed)}"
             )
-            history, seconds = _train_phases(console, model, dataset, config, fine_tune_at, checkpoints)
+            history, seconds = _train_phases(
+                console, model, dataset, config, fine_tune_at, checkpoints, from_scratch=weights.path is None
+            )
         if mixed:  # the run's model computes in float32, as every export expects
             model = float32_copy(
                 model,
@@ -128,10 +137,12 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
     return out
 
 
-def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tune_at, checkpoints: Checkpoints):
-    """Phase 1 (frozen backbone, head on cached features), then phase 2 (top of the backbone unfrozen).
+def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tune_at, checkpoints: Checkpoints,
+                  from_scratch: bool):  # fmt: skip
+    """Phase 1 (frozen backbone, head on cached features), then phase 2 (top of the backbone unfrozen); from
+    random weights, one phase in which the whole network learns.
 
-    Returns the per-epoch history of both phases and the seconds each part took in this process.
+    Returns the per-epoch history of the phases and the seconds each part took in this process.
     """
     classes = len(dataset.labels)
     seconds = {}
@@ -148,19 +159,31 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
         seconds["features"] = round(time.perf_counter() - started, 1)
         return _batches(*train, classes, config, shuffle=True), _batches(*validation, classes, config), train[1]
 
-    phases = [("frozen", head_model(model), config.lr, config.epochs, features)]
-    if config.fine_tune_epochs:
-
-        def images():
-            unfreeze_top(model, fine_tune_at)
+    def images(unfreeze):
+        def batches():
+            unfreeze()
             return (
                 _batches(dataset.train.x, dataset.train.y, classes, config, shuffle=True),
                 _batches(dataset.validation.x, dataset.validation.y, classes, config),
                 dataset.train.y,
             )
 
-        trainer = with_augmentation(model, config.seed, config.flip) if config.augment else model
-        phases.append(("fine-tune", trainer, config.fine_tune_lr, config.fine_tune_epochs, images))
+        return batches
+
+    trainer = with_augmentation(model, config.seed, config.flip) if config.augment else model
+    if from_scratch:
+        console.print(
+            "[yellow]random weights: the whole network trains, BatchNorm included, in one phase of "
+            f"{config.epochs + config.fine_tune_epochs} epochs (--epochs + --fine-tune-epochs); from scratch it "
+            "needs far more data than fine-tuning ImageNet weights (thousands of images per class)[/yellow]"
+        )
+        epochs = config.epochs + config.fine_tune_epochs
+        phases = [("scratch", trainer, config.lr, epochs, images(lambda: unfreeze_all(model)))]
+    else:
+        phases = [("frozen", head_model(model), config.lr, config.epochs, features)]
+        if config.fine_tune_epochs:
+            unfreeze = images(lambda: unfreeze_top(model, fine_tune_at))
+            phases.append(("fine-tune", trainer, config.fine_tune_lr, config.fine_tune_epochs, unfreeze))
 
     history = []
     for phase, trainer, lr, epochs, data in phases:
