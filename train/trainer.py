@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -159,31 +160,28 @@ def _train_phases(console, model, dataset: Dataset, config: TrainConfig, fine_tu
         seconds["features"] = round(time.perf_counter() - started, 1)
         return _batches(*train, classes, config, shuffle=True), _batches(*validation, classes, config), train[1]
 
-    def images(unfreeze):
-        def batches():
-            unfreeze()
-            return (
-                _batches(dataset.train.x, dataset.train.y, classes, config, shuffle=True),
-                _batches(dataset.validation.x, dataset.validation.y, classes, config),
-                dataset.train.y,
-            )
-
-        return batches
+    def images(unfreeze, *args):
+        unfreeze(model, *args)
+        return (
+            _batches(dataset.train.x, dataset.train.y, classes, config, shuffle=True),
+            _batches(dataset.validation.x, dataset.validation.y, classes, config),
+            dataset.train.y,
+        )
 
     trainer = with_augmentation(model, config.seed, config.flip) if config.augment else model
     if from_scratch:
-        console.print(
-            "[yellow]random weights: the whole network trains, BatchNorm included, in one phase of "
-            f"{config.epochs + config.fine_tune_epochs} epochs (--epochs + --fine-tune-epochs); from scratch it "
-            "needs far more data than fine-tuning ImageNet weights (thousands of images per class)[/yellow]"
-        )
         epochs = config.epochs + config.fine_tune_epochs
-        phases = [("scratch", trainer, config.lr, epochs, images(lambda: unfreeze_all(model)))]
+        console.print(
+            f"[yellow]random weights: the whole network trains, BatchNorm included, in one phase of {epochs} "
+            "epochs (--epochs + --fine-tune-epochs); from scratch it needs far more data than fine-tuning ImageNet "
+            "weights (thousands of images per class)[/yellow]"
+        )
+        phases = [("scratch", trainer, config.lr, epochs, partial(images, unfreeze_all))]
     else:
         phases = [("frozen", head_model(model), config.lr, config.epochs, features)]
         if config.fine_tune_epochs:
-            unfreeze = images(lambda: unfreeze_top(model, fine_tune_at))
-            phases.append(("fine-tune", trainer, config.fine_tune_lr, config.fine_tune_epochs, unfreeze))
+            top_images = partial(images, unfreeze_top, fine_tune_at)
+            phases.append(("fine-tune", trainer, config.fine_tune_lr, config.fine_tune_epochs, top_images))
 
     history = []
     for phase, trainer, lr, epochs, data in phases:

