@@ -151,7 +151,12 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by edge train, e.g. runs/latest.")],
     int8: Annotated[bool, typer.Option("--int8", help="Also write int8 TFLite and ONNX models (QAT).")] = False,
     ptq: Annotated[
-        bool, typer.Option("--ptq", help="Make the int8 models by post-training quantization instead (implies --int8).")
+        bool,
+        typer.Option(
+            "--ptq",
+            help="Make the int8 models by post-training quantization instead, in about a minute, each weight rounded "
+            "to reproduce its layer's float output on the calibration images (implies --int8).",
+        ),
     ] = False,
     qat_epochs: Annotated[int, typer.Option(help="Quantization-aware training epochs.")] = 4,
     qat_lr: Annotated[float, typer.Option(help="Quantization-aware training learning rate (cosine decay).")] = 2e-5,

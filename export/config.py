@@ -14,7 +14,8 @@ MAX_AUTO_FLOAT_LAYERS = 3  #: a model that needs more float layers than this has
 class ExportConfig:
     run_dir: Path  #: a run directory made by `edge train`
     int8: bool = False  #: also write an int8 TFLite model
-    ptq: bool = False  #: make the int8 model by post-training quantization only, instead of QAT
+    #: make the int8 model by post-training quantization only, instead of QAT, its weights rounded on data
+    ptq: bool = False
     qat_epochs: int = 4  #: quantization-aware fine-tuning epochs on the training split
     #: low, like phase 2, and decayed to 0: QAT adapts the trained weights to int8, it does not retrain them
     qat_lr: float = 2e-5

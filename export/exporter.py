@@ -23,6 +23,7 @@ from .config import MAX_AUTO_FLOAT_LAYERS, ExportConfig
 from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
 from .parity import Reference, Thresholds, breach_summary, check_parity, print_parity, worst_layers
 from .qat import feeding_groups, fused_group, quantize_aware, with_weights_of
+from .rounding import round_weights
 from .tflite import float_tflite, int8_tflite
 
 EXPORT_DIR = "export"
@@ -93,9 +94,14 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
             quantized = model
 
             def int8_model() -> bytes:
-                """Quantization-aware training (unless PTQ) and conversion, with `float_layers` left in float."""
+                """Quantization-aware training (PTQ: weights rounded on data instead) and conversion, with
+                `float_layers` left in float."""
                 nonlocal quantized
-                if not config.ptq:
+                if config.ptq:
+                    console.print(f"rounding the int8 weights to reproduce each layer on {len(calibration)} "
+                                  "calibration images")  # fmt: skip
+                    quantized = round_weights(model, calibration, config.batch_size, skip=float_layers)
+                else:
                     quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,
                                                console=console, float_layers=float_layers)  # fmt: skip
                 return stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration, float_layers),

@@ -66,3 +66,26 @@ def sign_digits_run(tmp_path_factory):
     exported = run_edge("export", run, "--int8")
     assert exported.returncode == 0, exported.stderr[-3000:]  # the default path passes its own parity gate
     return run
+
+
+@pytest.fixture(scope="session")
+def float_model_and_images(tmp_path_factory):
+    """MobileNetV2 alpha 0.35 at 96 px with the real ImageNet weights and a head trained on a few shapes: a
+    real backbone for the quantization tests, confident enough that int8 differences show."""
+    from edge.demo import make_shapes
+    from edge.train.backbones import get_backbone
+    from edge.train.data import load_dataset
+    from edge.train.legacy_keras import keras
+    from edge.train.model import build_classifier, freeze_backbone
+    from edge.train.weights import Weights
+
+    root = tmp_path_factory.mktemp("shapes")
+    make_shapes(root, 16, seed=3)
+    train = load_dataset(root, 96).train
+    weights = Weights(shared_path(f"weights/{MOBILENET_035}"), "file")
+    keras.utils.set_random_seed(0)
+    model = build_classifier(get_backbone("mobilenet_v2", 0.35), 4, 96, 0.35, weights, dropout=0.2)
+    freeze_backbone(model)
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.fit(train.x, train.y, epochs=5, verbose=0)
+    return model, train.x

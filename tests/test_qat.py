@@ -5,34 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from rich.console import Console
 
-from edge.demo import make_shapes
 from edge.export.config import ExportConfig
 from edge.export.qat import calibrate_ranges, feeding_groups, fused_group, quantize, quantize_aware
 from edge.train.augment import augmentation
-from edge.train.backbones import get_backbone
-from edge.train.data import load_dataset
-from edge.train.legacy_keras import keras
-from edge.train.model import build_classifier, freeze_backbone
-from edge.train.weights import Weights
-
-from .helpers import MOBILENET_035, shared_path
-
-
-@pytest.fixture(scope="module")
-def float_model_and_images(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shapes")
-    make_shapes(root, 16, seed=3)
-    train = load_dataset(root, 96).train
-    weights = Weights(shared_path(f"weights/{MOBILENET_035}"), "file")
-    keras.utils.set_random_seed(0)
-    model = build_classifier(get_backbone("mobilenet_v2", 0.35), 4, 96, 0.35, weights, dropout=0.2)
-    freeze_backbone(model)  # a trained head, so that predictions are confident enough to compare
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
-    model.fit(train.x, train.y, epochs=5, verbose=0)
-    return model, train.x
 
 
 def test_quantized_copy_carries_the_trained_weights_and_pins_the_input_range(float_model_and_images):
