@@ -2,11 +2,14 @@
 
     python benchmarks/int8_parity.py RUN_DIR [VARIANT ...] [--no-ptq]
 
-A VARIANT sets ExportConfig fields and the depthwise scheme, e.g. "qat_lr=1e-5,qat_epochs=2,qat_temperature=1,
-depthwise=tensor" (edge before issue 14: tfmot's own depthwise quantizer); an empty one is edge's defaults.
+A VARIANT sets ExportConfig fields, the depthwise scheme and whether QAT starts from weights rounded on data
+(as `edge export --ptq` rounds them; dense kernels excepted, which tfmot quantizes per tensor), e.g.
+"qat_lr=1e-5,qat_epochs=2,qat_temperature=1,depthwise=tensor" (edge before issue 14: tfmot's own depthwise
+quantizer) or "rounding=1"; an empty one is edge's defaults.
 
 For each variant: accuracy, Δ points and top-1 agreement with Keras, max |Δp|, and the float top-1 - top-2
-margins of the images whose answer flipped. Variants: post-training int8 (PTQ), the QAT model right after range
+margins of the images whose answer flipped. Variants: post-training int8 (PTQ), with round-to-nearest weights
+and with weights rounded on data (`edge export --ptq`), the QAT model right after range
 calibration ("QAT before"), after fine-tuning ("QAT after") as fake-quant Keras and as converted TFLite, and the
 int8 ONNX models made from them, each under onnxruntime's default and exact (`session.x64quantprecision`) kernels.
 """
@@ -27,6 +30,7 @@ from edge.export import qat
 from edge.export.config import ExportConfig
 from edge.export.onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
 from edge.export.qat import calibrate_ranges, distill, with_weights_of
+from edge.export.rounding import round_weights
 from edge.export.tflite import int8_tflite
 from edge.runtime.backends import LiteRTBackend
 from edge.train.augment import augmentation
@@ -68,10 +72,10 @@ def row(name: str, probabilities: np.ndarray, reference: np.ndarray, labels: np.
 
 def variant(text: str) -> dict:
     """ "qat_lr=1e-4,qat_epochs=2,qat_temperature=1,depthwise=tensor" -> one QAT variant (unnamed: edge's)."""
-    options = {"depthwise": "channel"}
+    options = {"depthwise": "channel", "rounding": 0}
     for item in filter(None, text.split(",")):
         key, value = item.split("=")
-        options[key] = value if key == "depthwise" else type(getattr(ExportConfig, key))(float(value))
+        options[key] = value if key == "depthwise" else type(getattr(ExportConfig, key, 1))(float(value))
     return options
 
 
@@ -98,6 +102,9 @@ def main() -> None:
     if not args.no_ptq:
         report("PTQ tflite", tflite_probabilities(int8_tflite(model, calibration), images))
         report("PTQ onnx onnxruntime", onnx_probabilities(int8_onnx(float_onnx(model), calibration), images, True))
+        rounded = int8_tflite(round_weights(model, calibration, 32), calibration)
+        report("PTQ rounded on data: tflite", tflite_probabilities(rounded, images))
+        report("PTQ rounded on data: onnx tf2onnx", onnx_probabilities(int8_onnx_from_tflite(rounded), images, True))
     training = manifest.training
     augment = augmentation(seed, training.get("flip", True)) if training.get("augment") else None
     for options in map(variant, args.variants):
@@ -105,7 +112,9 @@ def main() -> None:
         name = ",".join(f"{key}={value}" for key, value in options.items())
         depthwise = options.pop("depthwise")
         qat.QuantizeScheme = EdgeScheme if depthwise == "channel" else TfmotScheme
-        quantized = qat.quantize(model)
+        rounding = options.pop("rounding")
+        dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        quantized = qat.quantize(round_weights(model, calibration, 32, skip=dense) if rounding else model)
         calibrate_ranges(quantized, calibration, 32)
         report(f"QAT before [{depthwise}]: keras", quantized.predict(images, batch_size=32, verbose=0))
         before = int8_tflite(quantized, calibration)
