@@ -2,10 +2,9 @@
 
     python benchmarks/int8_parity.py RUN_DIR [VARIANT ...] [--no-ptq]
 
-A VARIANT sets ExportConfig fields, the depthwise scheme and whether QAT starts from weights rounded on data
-(as `edge export --ptq` rounds them; dense kernels excepted, which tfmot quantizes per tensor), e.g.
-"qat_lr=1e-5,qat_epochs=2,qat_temperature=1,depthwise=tensor" (edge before issue 14: tfmot's own depthwise
-quantizer) or "rounding=1"; an empty one is edge's defaults.
+A VARIANT sets ExportConfig fields and the depthwise scheme, e.g. "qat_lr=1e-5,qat_epochs=2,qat_temperature=1,
+depthwise=tensor" (edge before issue 14: tfmot's own depthwise quantizer) or "qat_rounded=1" (QAT from weights
+rounded on data, `--qat-rounded`); an empty one is edge's defaults.
 
 For each variant: accuracy, Δ points and top-1 agreement with Keras, max |Δp|, and the float top-1 - top-2
 margins of the images whose answer flipped. Variants: post-training int8 (PTQ), with round-to-nearest weights
@@ -72,10 +71,10 @@ def row(name: str, probabilities: np.ndarray, reference: np.ndarray, labels: np.
 
 def variant(text: str) -> dict:
     """ "qat_lr=1e-4,qat_epochs=2,qat_temperature=1,depthwise=tensor" -> one QAT variant (unnamed: edge's)."""
-    options = {"depthwise": "channel", "rounding": 0}
+    options = {"depthwise": "channel"}
     for item in filter(None, text.split(",")):
         key, value = item.split("=")
-        options[key] = value if key == "depthwise" else type(getattr(ExportConfig, key, 1))(float(value))
+        options[key] = value if key == "depthwise" else type(getattr(ExportConfig, key))(float(value))
     return options
 
 
@@ -112,15 +111,13 @@ def main() -> None:
         name = ",".join(f"{key}={value}" for key, value in options.items())
         depthwise = options.pop("depthwise")
         qat.QuantizeScheme = EdgeScheme if depthwise == "channel" else TfmotScheme
-        rounding = options.pop("rounding")
-        dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-        quantized = qat.quantize(round_weights(model, calibration, 32, skip=dense) if rounding else model)
+        config = ExportConfig(args.run, int8=True, **options)
+        quantized = qat.quantize(qat.starting_weights(model, calibration, config))
         calibrate_ranges(quantized, calibration, 32)
         report(f"QAT before [{depthwise}]: keras", quantized.predict(images, batch_size=32, verbose=0))
         before = int8_tflite(quantized, calibration)
         report(f"QAT before [{depthwise}]: tflite", tflite_probabilities(before, images))
         started = time.perf_counter()
-        config = ExportConfig(args.run, int8=True, **options)
         distill(quantized, model, dataset.train.x, config, augment=augment, seed=seed, console=Console())
         print(f"QAT {name}: {time.perf_counter() - started:.0f} s")
         report(f"QAT after [{name}]: keras", quantized.predict(images, batch_size=32, verbose=0))

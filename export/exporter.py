@@ -97,9 +97,10 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
                 """Quantization-aware training (PTQ: weights rounded on data instead) and conversion, with
                 `float_layers` left in float."""
                 nonlocal quantized
-                if config.ptq:
+                if config.ptq or config.qat_rounded:
                     console.print(f"rounding the int8 weights to reproduce each layer on {len(calibration)} "
                                   "calibration images")  # fmt: skip
+                if config.ptq:
                     quantized = round_weights(model, calibration, config.batch_size, skip=float_layers)
                 else:
                     quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,

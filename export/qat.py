@@ -19,6 +19,7 @@ from edge.train.legacy_keras import keras, tf
 from edge.train.progress import keras_verbosity
 
 from .config import ExportConfig
+from .rounding import round_weights
 
 quantization = tfmot.quantization.keras
 
@@ -158,10 +159,22 @@ def quantize_aware(
     `augment` is the run's training augmentation, for models trained with it: the copy then learns on the same
     input distribution the float model was trained on. `float_layers` stay in float.
     """
-    quantized = quantize(model, float_layers)
+    quantized = quantize(starting_weights(model, calibration, config, float_layers), float_layers)
     calibrate_ranges(quantized, calibration, config.batch_size)
     distill(quantized, model, images, config, augment=augment, seed=seed, console=console)
     return quantized
+
+
+def starting_weights(
+    model: keras.Model, calibration: np.ndarray, config: ExportConfig, float_layers: Collection[str] = ()
+) -> keras.Model:
+    """`model`, or with `config.qat_rounded` a copy with its weights rounded on `calibration` (`round_weights`)
+    instead of to nearest. Dense kernels keep round-to-nearest: tfmot quantizes them with one scale, not on the
+    per-channel grid that rounding targets."""
+    if not config.qat_rounded:
+        return model
+    dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    return round_weights(model, calibration, config.batch_size, skip=[*float_layers, *dense])
 
 
 def distill(

@@ -28,11 +28,14 @@ POSITIONS_PER_BATCH = 2048  #: input positions per layer and batch that the outp
 def round_weights(model: keras.Model, images: np.ndarray, batch_size: int, skip: Collection[str] = ()) -> keras.Model:
     """A copy of `model` whose convolution and dense kernels (except `skip`) lie on their int8 grid, each
     channel rounded to minimise its output error on `images`."""
-    layers = [layer for layer in model.layers if isinstance(layer, ROUNDED) and layer.name not in skip]
+    layers = [layer for layer in model.layers if isinstance(layer, ROUNDED)]
+    # measured for every layer, skipped or not, so that a layer's rounding does not depend on what is skipped
     moments = _input_moments(model, layers, images, batch_size)
     rounded = keras.models.clone_model(model)
     rounded.set_weights(model.get_weights())
     for layer, moment in zip(layers, moments, strict=True):
+        if layer.name in skip:
+            continue
         target = rounded.get_layer(layer.name)
         kernel, *rest = target.get_weights()
         rows = _rows(kernel, layer)
