@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
+from edge.export.config import ExportConfig
+from edge.export.exporter import calibration_images
 from edge.export.qat import calibrate_ranges, quantize
 from edge.export.rounding import round_weights
 from edge.train.run import dataset_of, open_run
@@ -51,11 +53,10 @@ def main() -> None:
     manifest, model = open_run(args.run)
     dataset = dataset_of(manifest)
     images = dataset.validation.x
-    calibration = dataset.train.x[
-        np.random.default_rng(manifest.data.get("seed", 0)).permutation(len(dataset.train))[:256]
-    ]
+    calibration = calibration_images(dataset, manifest.data.get("seed", 0), ExportConfig.calibration_images)
     reference = np.log(np.maximum(model.predict(images, batch_size=32, verbose=0), 1e-30))
-    top, second = np.argsort(reference, axis=1)[:, -1], np.argsort(reference, axis=1)[:, -2]
+    order = np.argsort(reference, axis=1)
+    top, second = order[:, -1], order[:, -2]
     rows = np.arange(len(images))
     margins = reference[rows, top] - reference[rows, second]
     quantized = quantize(round_weights(model, calibration, 32) if args.rounded else model)

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from edge.export import qat
 from edge.export.config import ExportConfig
+from edge.export.exporter import calibration_images
 from edge.export.onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
 from edge.export.qat import calibrate_ranges, distill, with_weights_of
 from edge.export.rounding import round_weights
@@ -88,7 +89,7 @@ def main() -> None:
     seed = manifest.data.get("seed", 0)
     dataset = dataset_of(manifest)
     images, labels = dataset.validation.x, dataset.validation.y
-    calibration = dataset.train.x[np.random.default_rng(seed).permutation(len(dataset.train))[:256]]
+    calibration = calibration_images(dataset, seed, ExportConfig.calibration_images)
     reference = model.predict(images, batch_size=32, verbose=0)
     lines = []
 

@@ -15,6 +15,7 @@ from edge.runtime import MANIFEST_NAME, Artifact, EdgeError
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, sha256_file
 from edge.train.augment import augmentation
+from edge.train.data import Dataset
 from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import dataset_of, open_run
@@ -29,6 +30,11 @@ from .tflite import float_tflite, int8_tflite
 EXPORT_DIR = "export"
 FLOAT_TFLITE, INT8_TFLITE = "model_float.tflite", "model_int8.tflite"
 FLOAT_ONNX, INT8_ONNX = "model.onnx", "model_int8.onnx"
+
+
+def calibration_images(dataset: Dataset, seed: int, count: int) -> np.ndarray:
+    """The `count` training images, drawn with the run's seed, that set int8 ranges and weight rounding."""
+    return dataset.train.x[np.random.default_rng(seed).permutation(len(dataset.train))[:count]]
 
 
 class ParityBreach(EdgeError):
@@ -53,9 +59,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     with progress_bar(console, "Preparing images") as progress:
         dataset = dataset_of(manifest, progress)
     reference = Reference.of(model, manifest, dataset.validation)
-    calibration = dataset.train.x[
-        np.random.default_rng(seed).permutation(len(dataset.train))[: config.calibration_images]
-    ]
+    calibration = calibration_images(dataset, seed, config.calibration_images)
     (run_dir / EXPORT_DIR).mkdir(exist_ok=True)
     for stale in (run_dir / EXPORT_DIR).glob(".tmp-*"):  # left by an export that was killed
         stale.unlink()

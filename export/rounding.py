@@ -39,10 +39,12 @@ def round_weights(model: keras.Model, images: np.ndarray, batch_size: int, skip:
             continue
         target = rounded.get_layer(layer.name)
         kernel, *rest = target.get_weights()
-        rows = _rows(kernel, layer)
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            moment = np.repeat(moment, kernel.shape[-1], axis=0)  # one row per channel x multiplier
-        target.set_weights([_from_rows(best_rounding(rows, moment), kernel, layer), *rest])
+        outputs = kernel.shape[-1]
+        if isinstance(layer, keras.layers.DepthwiseConv2D):  # output channel = channel x multiplier, as TFLite's
+            outputs *= kernel.shape[-2]
+            moment = np.repeat(moment, kernel.shape[-1], axis=0)
+        rows = kernel.reshape(-1, outputs).T.astype(np.float64)  # one per output channel, in the window's order
+        target.set_weights([best_rounding(rows, moment).T.reshape(kernel.shape).astype(kernel.dtype), *rest])
     return rounded
 
 
@@ -106,15 +108,3 @@ def _windows(values: tf.Tensor, layer: keras.layers.Layer) -> np.ndarray:
     (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.strides, layer.dilation_rate
     windows = tf.image.extract_patches(values, [1, kh, kw, 1], [1, sh, sw, 1], [1, dh, dw, 1], layer.padding.upper())
     return windows.numpy().reshape(-1, kh * kw, values.shape[-1])
-
-
-def _rows(kernel: np.ndarray, layer: keras.layers.Layer) -> np.ndarray:
-    """The kernel as one row per output channel (depthwise: channel-major, then multiplier, as TFLite orders
-    them)."""
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        return kernel.reshape(-1, kernel.shape[2] * kernel.shape[3]).T.astype(np.float64)
-    return kernel.reshape(-1, kernel.shape[-1]).T.astype(np.float64)
-
-
-def _from_rows(rows: np.ndarray, kernel: np.ndarray, layer: keras.layers.Layer) -> np.ndarray:
-    return rows.T.reshape(kernel.shape).astype(kernel.dtype)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
@@ -38,7 +35,9 @@ def test_rounding_high_pass_filters_on_inputs_with_a_large_mean_beats_round_to_n
     assert output_error(rows, rounded, moment).mean() < output_error(rows, nearest, moment).mean() / 4
 
 
-def test_the_converter_keeps_the_rounded_kernels_and_the_int8_model_gets_closer_to_float(float_model_and_images):
+def test_the_converter_keeps_the_rounded_kernels_and_the_int8_model_gets_closer_to_float(
+    float_model_and_images, tmp_path
+):
     model, images = float_model_and_images
     rounded = round_weights(model, images, batch_size=16)
     expected = model.predict(images, verbose=0)
@@ -46,8 +45,8 @@ def test_the_converter_keeps_the_rounded_kernels_and_the_int8_model_gets_closer_
     kernel = rounded.get_layer("expanded_conv_depthwise").depthwise_kernel.numpy()
     original = model.get_layer("expanded_conv_depthwise").depthwise_kernel.numpy()
     assert not np.array_equal(kernel, original)
-    levels = {name: int8_levels(int8_tflite(m, images), "expanded_conv_depthwise") for name, m in
-              (("nearest", model), ("rounded", rounded))}  # fmt: skip
+    int8 = {"nearest": int8_tflite(model, images), "rounded": int8_tflite(rounded, images)}
+    levels = {name: int8_levels(model_bytes, "expanded_conv_depthwise") for name, model_bytes in int8.items()}
     batch_norm = rounded.get_layer("expanded_conv_depthwise_BN")
     folded = (
         kernel[..., 0] * batch_norm.gamma.numpy() / np.sqrt(batch_norm.moving_variance.numpy() + batch_norm.epsilon)
@@ -57,8 +56,9 @@ def test_the_converter_keeps_the_rounded_kernels_and_the_int8_model_gets_closer_
     assert not np.array_equal(levels["rounded"], levels["nearest"])
 
     errors = {}
-    for name, candidate in (("nearest", model), ("rounded", rounded)):
-        probabilities = tflite_probabilities(int8_tflite(candidate, images), images)
+    for name, model_bytes in int8.items():
+        (tmp_path / f"{name}.tflite").write_bytes(model_bytes)
+        probabilities = LiteRTBackend(tmp_path / f"{name}.tflite").run_batch(images)
         errors[name] = np.abs(probabilities - expected).mean()
     print(f"mean |Δp| of the int8 model against float: {errors}")
     assert errors["rounded"] < errors["nearest"]
@@ -66,20 +66,10 @@ def test_the_converter_keeps_the_rounded_kernels_and_the_int8_model_gets_closer_
 
 def int8_levels(model: bytes, layer: str) -> np.ndarray:
     """The int8 weights `[h, w, channels]` of the depthwise op named after `layer`."""
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
-        file.write(model)
-        file.flush()
-        interpreter = Interpreter(model_path=file.name)
-        interpreter.allocate_tensors()
+    interpreter = Interpreter(model_content=model)
+    interpreter.allocate_tensors()
     tensors = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
     for op in interpreter._get_ops_details():
         if op["op_name"] == "DEPTHWISE_CONV_2D" and f"/{layer}" in tensors[op["outputs"][0]]["name"]:
             return interpreter.get_tensor(op["inputs"][1])[0]
     raise AssertionError(f"no depthwise op for {layer}")
-
-
-def tflite_probabilities(model: bytes, images: np.ndarray) -> np.ndarray:
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
-        file.write(model)
-        file.flush()
-        return LiteRTBackend(Path(file.name)).run_batch(images)
