@@ -3,8 +3,8 @@
     python benchmarks/int8_parity.py RUN_DIR [VARIANT ...] [--no-ptq]
 
 A VARIANT sets ExportConfig fields and the depthwise scheme, e.g. "qat_lr=1e-5,qat_epochs=2,qat_temperature=1,
-depthwise=tensor" (edge before issue 14: tfmot's own depthwise quantizer) or "qat_rounded=1" (QAT from weights
-rounded on data, `--qat-rounded`); an empty one is edge's defaults.
+round_on_data=0,depthwise=tensor" (edge before issue 14: tfmot's own depthwise quantizer, weights rounded to
+nearest) or "round_on_data=0" (QAT from round-to-nearest weights); an empty one is edge's defaults.
 
 For each variant: accuracy, Δ points and top-1 agreement with Keras, max |Δp|, and the float top-1 - top-2
 margins of the images whose answer flipped. Variants: post-training int8 (PTQ), with round-to-nearest weights
@@ -29,7 +29,7 @@ from edge.export import qat
 from edge.export.config import ExportConfig
 from edge.export.exporter import calibration_images
 from edge.export.onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
-from edge.export.qat import calibrate_ranges, distill, with_weights_of
+from edge.export.qat import distill, with_weights_of
 from edge.export.rounding import round_weights
 from edge.export.tflite import int8_tflite
 from edge.runtime.backends import LiteRTBackend
@@ -113,11 +113,11 @@ def main() -> None:
         depthwise = options.pop("depthwise")
         qat.QuantizeScheme = EdgeScheme if depthwise == "channel" else TfmotScheme
         config = ExportConfig(args.run, int8=True, **options)
-        quantized = qat.quantize(qat.starting_weights(model, calibration, config))
-        calibrate_ranges(quantized, calibration, 32)
-        report(f"QAT before [{depthwise}]: keras", quantized.predict(images, batch_size=32, verbose=0))
-        before = int8_tflite(quantized, calibration)
-        report(f"QAT before [{depthwise}]: tflite", tflite_probabilities(before, images))
+        quantized = qat.calibrated(model, calibration, config)
+        report(f"QAT before [{name}]: keras", quantized.predict(images, batch_size=32, verbose=0))
+        before = int8_tflite(quantized, calibration)  # what edge export keeps when it passes with margin
+        report(f"QAT before [{name}]: tflite", tflite_probabilities(before, images))
+        report(f"QAT before [{name}]: onnx tf2onnx", onnx_probabilities(int8_onnx_from_tflite(before), images, True))
         started = time.perf_counter()
         distill(quantized, model, dataset.train.x, config, augment=augment, seed=seed, console=Console())
         print(f"QAT {name}: {time.perf_counter() - started:.0f} s")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
-from edge.runtime import MANIFEST_NAME, Artifact, EdgeError
+from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, sha256_file
 from edge.train.augment import augmentation
@@ -20,16 +21,18 @@ from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import dataset_of, open_run
 
-from .config import MAX_AUTO_FLOAT_LAYERS, ExportConfig
+from .config import MAX_AUTO_FLOAT_LAYERS, SKIP_QAT_MARGIN, ExportConfig
 from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
 from .parity import Reference, Thresholds, breach_summary, check_parity, print_parity, worst_layers
-from .qat import feeding_groups, fused_group, quantize_aware, with_weights_of
+from .qat import calibrated, distill, feeding_groups, fused_group, with_weights_of
 from .rounding import round_weights
 from .tflite import float_tflite, int8_tflite
 
 EXPORT_DIR = "export"
 FLOAT_TFLITE, INT8_TFLITE = "model_float.tflite", "model_int8.tflite"
 FLOAT_ONNX, INT8_ONNX = "model.onnx", "model_int8.onnx"
+#: the gate that lets the calibrated int8 models skip quantization-aware training
+WITH_MARGIN = Thresholds(min_agreement=Thresholds().min_agreement + SKIP_QAT_MARGIN)
 
 
 def calibration_images(dataset: Dataset, seed: int, count: int) -> np.ndarray:
@@ -45,11 +48,7 @@ class ParityBreach(EdgeError):
 
 def export(config: ExportConfig, console: Console | None = None) -> dict:
     """Convert the run's model, measure each artifact on the validation split, record it in edge.json, and
-    run the parity gate over every artifact; return the parity report.
-
-    Artifacts are written to temp files first and renamed into `export/` together, followed by the manifest,
-    so an interrupted export leaves the previous files and manifest as they were.
-    """
+    run the parity gate over every artifact; return the parity report."""
     console = console or make_console()
     run_dir = config.run_dir
     manifest, model = open_run(run_dir)
@@ -59,94 +58,148 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     with progress_bar(console, "Preparing images") as progress:
         dataset = dataset_of(manifest, progress)
     reference = Reference.of(model, manifest, dataset.validation)
-    calibration = calibration_images(dataset, seed, config.calibration_images)
-    (run_dir / EXPORT_DIR).mkdir(exist_ok=True)
-    for stale in (run_dir / EXPORT_DIR).glob(".tmp-*"):  # left by an export that was killed
-        stale.unlink()
-    temps: list[Path] = []
-    artifacts: list[Artifact] = []
-    measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
-
-    def stage(name: str, precision: str, method: str, convert: Callable[[], bytes], kept_float=()) -> bytes:
-        console.print(f"{name}: {precision} ({method}), converting")
-        started = time.perf_counter()
-        model_bytes = convert()
-        temps.append(run_dir / EXPORT_DIR / f".tmp-{os.getpid()}-{name}")  # keeps the suffix the runtime reads
-        atomic_write_bytes(temps[-1], model_bytes)
-        seconds = round(time.perf_counter() - started, 1)
-        console.print(f"{name}: measuring on {len(dataset.validation)} validation images")
-        file = f"{EXPORT_DIR}/{name}"
-        measured[file] = reference.measure(temps[-1], verify=False)
-        metrics = measured[file] | {"size_bytes": len(model_bytes), "export_seconds": seconds}
-        artifacts.append(Artifact(file, name.rsplit(".", 1)[1], precision, method, sha256_file(temps[-1]), metrics,
-                                  list(kept_float)))  # fmt: skip
-        return model_bytes
-
-    def unstage() -> None:
-        temps.pop().unlink()
-        artifacts.pop()
-
-    try:
-        stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
-        float_model_onnx = stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
+    with Staging(run_dir / EXPORT_DIR, reference, console) as staging:
+        staging.stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
+        float_model_onnx = staging.stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
         if config.int8:
-            auto = config.keep_float == ("auto",)
-            method = "ptq" if config.ptq else "qat"
             training = manifest.training
             augment = augmentation(seed, training.get("flip", True)) if training.get("augment") else None
+            calibration = calibration_images(dataset, seed, config.calibration_images)
+            Int8Export(config, model, dataset.train.x, calibration, augment, seed, float_model_onnx, staging,
+                       float_layers).run()  # fmt: skip
+        staging.commit(manifest, run_dir)
 
-            quantized = model
-
-            def int8_model() -> bytes:
-                """Quantization-aware training (PTQ: weights rounded on data instead) and conversion, with
-                `float_layers` left in float."""
-                nonlocal quantized
-                if config.ptq or config.qat_rounded:
-                    console.print(f"rounding the int8 weights to reproduce each layer on {len(calibration)} "
-                                  "calibration images")  # fmt: skip
-                if config.ptq:
-                    quantized = round_weights(model, calibration, config.batch_size, skip=float_layers)
-                else:
-                    quantized = quantize_aware(model, dataset.train.x, calibration, config, augment=augment, seed=seed,
-                                               console=console, float_layers=float_layers)  # fmt: skip
-                return stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration, float_layers),
-                             float_layers)  # fmt: skip
-
-            tflite = int8_model()
-            for _ in range(MAX_AUTO_FLOAT_LAYERS if auto else 0):
-                breaches = Thresholds().breaches("int8", measured[f"{EXPORT_DIR}/{INT8_TFLITE}"])
-                if not breaches:
-                    break
-                worst = next(entry["layer"] for entry in worst_layers(reference, temps[0], temps[-1])
-                             if entry["layer"] not in float_layers)  # fmt: skip
-                group = fused_group(model, worst)
-                float_layers += [name for name in group + feeding_groups(model, group) if name not in float_layers]
-                console.print(f"{INT8_TFLITE}: {'; '.join(breaches)}: leaving {worst} and the layer feeding it in "
-                              "float, and quantizing again (--keep-float auto)")  # fmt: skip
-                unstage()
-                tflite = int8_model()
-            if config.onnx_int8 == "tf2onnx":
-                stage(INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite), float_layers)
-            else:
-
-                def onnxruntime_int8() -> bytes:
-                    """From the float weights QAT tuned; with PTQ, the float model's ONNX already converted."""
-                    source = float_model_onnx if config.ptq else float_onnx(with_weights_of(model, quantized))
-                    return int8_onnx(source, calibration)
-
-                stage(INT8_ONNX, "int8", f"{method}+onnxruntime", onnxruntime_int8)
-        for temp, artifact in zip(temps, artifacts, strict=True):
-            os.replace(temp, run_dir / artifact.file)
-            manifest.record(artifact)
-        manifest.save(run_dir / MANIFEST_NAME)
-    finally:
-        for temp in temps:
-            temp.unlink(missing_ok=True)
-
-    report = check_parity(run_dir, reference, Thresholds(), "the validation split", measured)
+    report = check_parity(run_dir, reference, Thresholds(), "the validation split", staging.measured)
     print_parity(console, report)
     if not report["passed"]:
         if config.parity_gate:
             raise ParityBreach(breach_summary(report) + " (export --no-parity-gate to keep going)")
         console.print(f"[yellow]{breach_summary(report)}; exported anyway (--no-parity-gate)[/yellow]")
     return report
+
+
+class Staging:
+    """Artifacts written to temp files in the export folder and measured there; `commit` renames them into place
+    together, followed by the manifest, so an interrupted export leaves the previous files and manifest as they
+    were."""
+
+    def __init__(self, folder: Path, reference: Reference, console: Console):
+        self.folder, self.reference, self.console = folder, reference, console
+        self.temps: list[Path] = []
+        self.artifacts: list[Artifact] = []
+        self.measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
+
+    def __enter__(self) -> Staging:
+        self.folder.mkdir(exist_ok=True)
+        for stale in self.folder.glob(".tmp-*"):  # left by an export that was killed
+            stale.unlink()
+        return self
+
+    def __exit__(self, *exception) -> None:
+        for temp in self.temps:
+            temp.unlink(missing_ok=True)
+
+    def stage(self, name: str, precision: str, method: str, convert: Callable[[], bytes], kept_float=()) -> bytes:
+        """Convert, write to a temp file (with the suffix the runtime reads) and measure one artifact."""
+        self.console.print(f"{name}: {precision} ({method}), converting")
+        started = time.perf_counter()
+        model_bytes = convert()
+        self.temps.append(self.folder / f".tmp-{os.getpid()}-{name}")
+        atomic_write_bytes(self.temps[-1], model_bytes)
+        seconds = round(time.perf_counter() - started, 1)
+        self.console.print(f"{name}: measuring on {len(self.reference.images)} validation images")
+        file = f"{self.folder.name}/{name}"
+        self.measured[file] = self.reference.measure(self.temps[-1], verify=False)
+        agreement, delta = self.measured[file]["agreement"], self.measured[file]["accuracy_delta"] * 100
+        self.console.print(f"{name}: agreement with Keras {agreement:.4f}, accuracy {delta:+.2f} pt")
+        metrics = self.measured[file] | {"size_bytes": len(model_bytes), "export_seconds": seconds}
+        self.artifacts.append(Artifact(file, name.rsplit(".", 1)[1], precision, method, sha256_file(self.temps[-1]),
+                                       metrics, list(kept_float)))  # fmt: skip
+        return model_bytes
+
+    def temp_of(self, name: str) -> Path:
+        return self.temps[[artifact.file for artifact in self.artifacts].index(f"{self.folder.name}/{name}")]
+
+    def int8_breaches(self, thresholds: Thresholds) -> list[str]:
+        """How the staged int8 artifacts miss `thresholds`, each breach prefixed with its file's name."""
+        files = [artifact.file for artifact in self.artifacts if artifact.precision == "int8"]
+        return [f"{Path(file).name}: {breach}" for file in files
+                for breach in thresholds.breaches("int8", self.measured[file])]  # fmt: skip
+
+    def drop_int8(self) -> None:
+        while self.artifacts and self.artifacts[-1].precision == "int8":
+            self.temps.pop().unlink()
+            self.artifacts.pop()
+
+    def commit(self, manifest: Manifest, run_dir: Path) -> None:
+        for temp, artifact in zip(self.temps, self.artifacts, strict=True):
+            os.replace(temp, run_dir / artifact.file)
+            manifest.record(artifact)
+        self.temps.clear()
+        manifest.save(run_dir / MANIFEST_NAME)
+
+
+@dataclass
+class Int8Export:
+    """The int8 TFLite and ONNX models of one export: post-training with --ptq; otherwise the calibrated
+    fake-quant model, trained further (QAT) when it does not pass the gate with `SKIP_QAT_MARGIN` to spare or
+    --qat-always asks; with --keep-float auto, again with the worst layer in float while the gate is breached."""
+
+    config: ExportConfig
+    model: keras.Model
+    train_images: np.ndarray  #: what QAT distils the float model on
+    calibration: np.ndarray
+    augment: keras.Model | None  #: the run's training augmentation, for models trained with it
+    seed: int
+    float_model_onnx: bytes
+    staging: Staging
+    float_layers: list[str] = field(default_factory=list)
+
+    def run(self) -> None:
+        self.stage_models()
+        for _ in range(MAX_AUTO_FLOAT_LAYERS if self.config.keep_float == ("auto",) else 0):
+            breaches = self.staging.int8_breaches(Thresholds())
+            if not breaches:
+                break
+            layers = worst_layers(self.staging.reference, *map(self.staging.temp_of, (FLOAT_TFLITE, INT8_TFLITE)))
+            worst = next(entry["layer"] for entry in layers if entry["layer"] not in self.float_layers)
+            group = fused_group(self.model, worst)
+            self.float_layers += [name for name in group + feeding_groups(self.model, group)
+                                  if name not in self.float_layers]  # fmt: skip
+            self.staging.console.print(f"{'; '.join(breaches)}: leaving {worst} and the layer feeding it in float, "
+                                       "and quantizing again (--keep-float auto)")  # fmt: skip
+            self.staging.drop_int8()
+            self.stage_models()
+
+    def stage_models(self) -> None:
+        config, console = self.config, self.staging.console
+        if config.round_on_data:
+            console.print(f"rounding the int8 weights to reproduce each layer on {len(self.calibration)} "
+                          "calibration images")  # fmt: skip
+        if config.ptq:
+            rounded = round_weights(self.model, self.calibration, config.batch_size, skip=self.float_layers)
+            return self.stage(rounded if config.round_on_data else self.model, "ptq")
+        quantized = calibrated(self.model, self.calibration, config, self.float_layers)
+        if not config.qat_always:
+            self.stage(quantized, "calibrated")
+            missed = self.staging.int8_breaches(WITH_MARGIN)
+            if not missed:
+                agreement = WITH_MARGIN.min_agreement
+                return console.print(f"calibrated int8 models pass the gate with margin (agreement >= {agreement:g}): "
+                                     "quantization-aware training skipped (--qat-always to run it)")  # fmt: skip
+            console.print(f"calibrated int8 models: {'; '.join(missed)}: quantization-aware training")
+            self.staging.drop_int8()
+        distill(quantized, self.model, self.train_images, config, augment=self.augment, seed=self.seed,
+                console=console)  # fmt: skip
+        self.stage(quantized, "qat")
+
+    def stage(self, quantized: keras.Model, method: str) -> None:
+        """The int8 TFLite model of `quantized` and its int8 ONNX twin, `float_layers` left in float."""
+        config, calibration, float_layers, stage = self.config, self.calibration, self.float_layers, self.staging.stage
+        tflite = stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration, float_layers),
+                       float_layers)  # fmt: skip
+        if config.onnx_int8 == "tf2onnx":
+            stage(INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite), float_layers)
+        else:  # from the float weights QAT tuned; with PTQ, the float model's ONNX already converted
+            source = self.float_model_onnx if config.ptq else float_onnx(with_weights_of(self.model, quantized))
+            stage(INT8_ONNX, "int8", f"{method}+onnxruntime", lambda: int8_onnx(source, calibration))

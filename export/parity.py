@@ -173,15 +173,11 @@ def print_parity(console: Console, report: dict) -> None:
             console.print(f"{Path(row['artifact']).name}: layers adding the most error against the float model "
                           f"(relative RMS of their outputs, {LAYER_ERROR_IMAGES} images): {worst}")  # fmt: skip
     if breached:  # each remedy measured in benchmarks/results/int8_parity.md
-        already_ptq = all(row["method"].startswith("ptq") for row in breached)
-        ptq = (
-            "" if already_ptq else "post-training int8 with weights rounded on data (a minute), edge export RUN --ptq; "
-        )
-        console.print(
-            f"To try: {ptq}quantization-aware training from those rounded weights, edge export RUN --int8 "
-            "--qat-rounded; longer, edge export RUN --int8 --qat-epochs 8; or leave the layers adding the most "
-            "error in float, edge export RUN --int8 --keep-float auto."
-        )
+        trained = any(row["method"].startswith("qat") for row in breached)
+        first = "longer quantization-aware training, edge export RUN --int8 --qat-epochs 8" if trained else (
+            "quantization-aware training, edge export RUN --int8 --qat-always")  # fmt: skip
+        console.print(f"To try: {first}; or leave the layers adding the most error in float, edge export RUN --int8 "
+                      "--keep-float auto.")  # fmt: skip
 
 
 def breach_summary(report: dict) -> str:

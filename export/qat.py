@@ -1,4 +1,5 @@
-"""Quantization-aware fine-tuning with tensorflow-model-optimization, starting from the trained float weights."""
+"""Quantization-aware fine-tuning with tensorflow-model-optimization, starting from the trained float weights
+rounded on data."""
 
 from __future__ import annotations
 
@@ -150,38 +151,34 @@ class Distillation(keras.Model):
         return {"loss": loss}
 
 
-def quantize_aware(
-    model: keras.Model, images: np.ndarray, calibration: np.ndarray, config: ExportConfig, *,
-    augment: keras.Model | None, seed: int, console: Console, float_layers: Collection[str] = (),
-) -> keras.Model:  # fmt: skip
-    """A quantized copy of `model`, fine-tuned with fake int8 quantization to agree with `model` on `images`.
-
-    `augment` is the run's training augmentation, for models trained with it: the copy then learns on the same
-    input distribution the float model was trained on. `float_layers` stay in float.
-    """
-    quantized = quantize(starting_weights(model, calibration, config, float_layers), float_layers)
-    calibrate_ranges(quantized, calibration, config.batch_size)
-    distill(quantized, model, images, config, augment=augment, seed=seed, console=console)
-    return quantized
-
-
-def starting_weights(
+def calibrated(
     model: keras.Model, calibration: np.ndarray, config: ExportConfig, float_layers: Collection[str] = ()
 ) -> keras.Model:
-    """`model`, or with `config.qat_rounded` a copy with its weights rounded on `calibration` (`round_weights`)
-    instead of to nearest. Dense kernels keep round-to-nearest: tfmot quantizes them with one scale, not on the
-    per-channel grid that rounding targets."""
-    if not config.qat_rounded:
-        return model
-    dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    return round_weights(model, calibration, config.batch_size, skip=[*float_layers, *dense])
+    """The fake-quant copy of `model` that quantization-aware training starts from: its weights rounded on
+    `calibration` (`round_weights`; to nearest without `config.round_on_data`), its activation ranges set on
+    `calibration`, `float_layers` left in float. Converted as it is, it is a post-training int8 model.
+
+    Dense kernels keep round-to-nearest: tfmot quantizes them with one scale, not on the per-channel grid that
+    rounding targets.
+    """
+    start = model
+    if config.round_on_data:
+        dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        start = round_weights(model, calibration, config.batch_size, skip=[*float_layers, *dense])
+    quantized = quantize(start, float_layers)
+    calibrate_ranges(quantized, calibration, config.batch_size)
+    return quantized
 
 
 def distill(
     quantized: keras.Model, model: keras.Model, images: np.ndarray, config: ExportConfig, *,
     augment: keras.Model | None, seed: int, console: Console,
 ) -> None:  # fmt: skip
-    """Quantization-aware training of `quantized` towards `model`'s answers on `images`, in place."""
+    """Quantization-aware training of `quantized` towards `model`'s answers on `images`, in place.
+
+    `augment` is the run's training augmentation, for models trained with it: the copy then learns on the same
+    input distribution the float model was trained on.
+    """
     distillation = Distillation(quantized, model, augment, config.qat_temperature)
     steps = config.qat_epochs * -(-len(images) // config.batch_size)
     # decayed to 0: the weights settle instead of stopping wherever the last batches left them, which moved

@@ -22,7 +22,7 @@ class Artifact:
     file: str  #: path relative to the run directory, e.g. "export/model_int8.tflite"
     format: str  #: "keras", "tflite" or "onnx"
     precision: str  #: "float32" or "int8"
-    method: str  #: how it was made: "trained", "float", "qat" or "ptq"
+    method: str  #: how it was made: "trained", "float", "calibrated", "qat" or "ptq" (int8 ONNX: "+tf2onnx" etc.)
     sha256: str
     metrics: dict[str, Any] = field(default_factory=dict)
     float_layers: list[str] = field(default_factory=list)  #: layers an int8 model keeps in float (--keep-float)

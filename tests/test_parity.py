@@ -24,6 +24,7 @@ def test_every_format_passes_the_default_gate(sign_digits_run):
     print(json.dumps([{k: row.get(k) for k in ("artifact", "accuracy", "agreement", "max_prob_diff")}
                       for row in report["rows"]], indent=1))  # fmt: skip
     rows = {row["artifact"].removeprefix("export/"): row for row in report["rows"][1:]}
+    print({name: row["method"] for name, row in rows.items()})  # calibrated, or trained (QAT) when that missed
     assert sorted(rows) == sorted(FORMATS)
     assert report["thresholds"]["min_agreement"] == 0.98 and report["thresholds"]["max_drop"] == 0.5
     for name, row in rows.items():
@@ -122,6 +123,14 @@ def test_post_training_int8_with_weights_rounded_on_data_passes_the_default_gate
     assert all(row["agreement"] >= 0.98 and not row["breaches"] for row in int8.values()), int8
 
 
+def test_qat_always_trains_the_calibrated_models_that_pass_without_it(run_copy):
+    result = run_edge("export", run_copy, "--int8", "--qat-always", "--qat-epochs", "1", "--no-parity-gate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "quantization-aware training: 1 epoch(s)" in result.stdout and "training skipped" not in result.stdout
+    methods = {artifact.method for artifact in Manifest.load(run_copy / "edge.json").artifacts}
+    assert {"qat", "qat+tf2onnx"} <= methods and not any(method.startswith("calibrated") for method in methods)
+
+
 def test_a_tampered_artifact_without_a_hash_update_is_refused(run_copy):
     tampered = run_copy / "export/model_int8.onnx"
     tampered.write_bytes(tampered.read_bytes() + b"\0")
@@ -150,6 +159,10 @@ def test_keep_float_auto_repairs_a_layer_that_int8_breaks(run_copy):
 
     result = run_edge("export", run_copy, "--int8", "--keep-float", "auto")
     assert result.returncode == 0, result.stderr[-2000:]
+    # the calibrated models miss the gate, so quantization-aware training runs before a layer is left in float
+    order = [result.stdout.index(text) for text in ("calibrated int8 models: ", "quantization-aware training: 4",
+                                                     "leaving out_relu")]  # fmt: skip
+    assert order == sorted(order)
     assert "leaving out_relu and the layer feeding it in float" in result.stdout
     kept = ["Conv_1", "Conv_1_bn", "out_relu", "block_16_project", "block_16_project_BN"]
     manifest = Manifest.load(run_copy / "edge.json")  # exit 0: both int8 models pass the gate

@@ -1,4 +1,5 @@
-"""Quantization-aware training starts from the trained float model, with calibrated ranges and raw-pixel input."""
+"""Quantization-aware training starts from the trained float model's weights rounded on data, with calibrated
+ranges and raw-pixel input."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from edge.export.config import ExportConfig
-from edge.export.qat import calibrate_ranges, feeding_groups, fused_group, quantize, quantize_aware
+from edge.export.qat import calibrate_ranges, calibrated, distill, feeding_groups, fused_group, quantize
 from edge.export.rounding import round_weights
 from edge.runtime import EdgeError
 from edge.train.augment import augmentation
@@ -36,29 +37,30 @@ def test_depthwise_kernels_are_simulated_per_channel_as_the_converter_quantizes_
 def test_training_on_augmented_images_keeps_the_input_range_at_raw_pixels(float_model_and_images):
     model, images = float_model_and_images
     config = ExportConfig(Path("unused"), qat_epochs=1, batch_size=8)
-    quantized = quantize_aware(
-        model, images, images, config, augment=augmentation(0), seed=0, console=Console(quiet=True)
-    )  # the default augmentation's noise takes pixels below 0 and above 255
-    assert input_range(quantized) == [0.0, 255.0]
+    quantized = calibrated(model, images, config)
+    distill(quantized, model, images, config, augment=augmentation(0), seed=0, console=Console(quiet=True))
+    assert input_range(quantized) == [0.0, 255.0]  # the default augmentation's noise leaves 0-255
 
 
-def test_qat_rounded_starts_from_the_weights_rounded_on_data(float_model_and_images):
-    """With --qat-rounded the quantized copy starts from `round_weights`' kernels, dense kernels excepted (tfmot
-    quantizes them per tensor). A learning rate too small to move a weight shows the start."""
+@pytest.mark.parametrize("round_on_data", [True, False])
+def test_the_calibrated_copy_starts_from_the_weights_rounded_on_data(float_model_and_images, round_on_data):
+    """`round_weights`' kernels, dense kernels excepted (tfmot quantizes them per tensor); with
+    --round-to-nearest, the trained weights as they are. Its input range is still all pixel values."""
     model, images = float_model_and_images
-    config = ExportConfig(Path("unused"), qat_epochs=1, qat_lr=1e-12, batch_size=8, qat_rounded=True)
-    quantized = quantize_aware(model, images, images, config, augment=None, seed=0, console=Console(quiet=True))
+    config = ExportConfig(Path("unused"), batch_size=8, round_on_data=round_on_data)
+    quantized = calibrated(model, images, config)
+    assert input_range(quantized) == [0.0, 255.0]
     rounded = round_weights(model, images, 8)
     for layer in ("expanded_conv_depthwise", "Conv1", "predictions"):
         (kernel,) = [w for w in quantized.get_layer(f"quant_{layer}").weights if w.name.endswith("kernel:0")]
-        expected = (model if layer == "predictions" else rounded).get_layer(layer).get_weights()[0]
-        assert np.allclose(kernel.numpy(), expected, atol=1e-9), layer
-        assert np.array_equal(expected, model.get_layer(layer).get_weights()[0]) == (layer == "predictions"), layer
+        expected = (rounded if round_on_data and layer != "predictions" else model).get_layer(layer).get_weights()[0]
+        assert np.array_equal(kernel.numpy(), expected), layer
+        assert not np.array_equal(rounded.get_layer(layer).get_weights()[0], model.get_layer(layer).get_weights()[0])
 
 
-def test_qat_rounded_and_ptq_together_is_a_one_line_error():
-    with pytest.raises(EdgeError, match="--qat-rounded starts quantization-aware training, which --ptq skips"):
-        ExportConfig(Path("unused"), ptq=True, qat_rounded=True)
+def test_qat_always_and_ptq_together_is_a_one_line_error():
+    with pytest.raises(EdgeError, match="--qat-always asks for quantization-aware training, which --ptq skips"):
+        ExportConfig(Path("unused"), ptq=True, qat_always=True)
 
 
 def input_range(quantized) -> list[float]:
