@@ -19,10 +19,10 @@ from edge.train.augment import augmentation
 from edge.train.data import Dataset
 from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
-from edge.train.run import dataset_of, open_run
+from edge.train.run import MODEL_FILE, dataset_of, open_run
 
 from .config import MAX_AUTO_FLOAT_LAYERS, SKIP_QAT_MARGIN, ExportConfig
-from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
+from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite, with_properties
 from .parity import Reference, Thresholds, breach_summary, check_parity, print_parity, worst_layers
 from .qat import calibrated, distill, feeding_groups, fused_group, with_weights_of
 from .rounding import round_weights
@@ -58,7 +58,8 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     with progress_bar(console, "Preparing images") as progress:
         dataset = dataset_of(manifest, progress)
     reference = Reference.of(model, manifest, dataset.validation)
-    with Staging(run_dir / EXPORT_DIR, reference, console) as staging:
+    properties = manifest.properties(manifest.artifact(MODEL_FILE).sha256)
+    with Staging(run_dir / EXPORT_DIR, reference, properties, console) as staging:
         staging.stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
         float_model_onnx = staging.stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
         if config.int8:
@@ -83,8 +84,8 @@ class Staging:
     together, followed by the manifest, so an interrupted export leaves the previous files and manifest as they
     were."""
 
-    def __init__(self, folder: Path, reference: Reference, console: Console):
-        self.folder, self.reference, self.console = folder, reference, console
+    def __init__(self, folder: Path, reference: Reference, properties: dict[str, str], console: Console):
+        self.folder, self.reference, self.properties, self.console = folder, reference, properties, console
         self.temps: list[Path] = []
         self.artifacts: list[Artifact] = []
         self.measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
@@ -104,6 +105,8 @@ class Staging:
         self.console.print(f"{name}: {precision} ({method}), converting")
         started = time.perf_counter()
         model_bytes = convert()
+        if name.endswith(".onnx"):  # so that the model runs without edge.json, in edge or plain onnxruntime
+            model_bytes = with_properties(model_bytes, self.properties)
         self.temps.append(self.folder / f".tmp-{os.getpid()}-{name}")
         atomic_write_bytes(self.temps[-1], model_bytes)
         seconds = round(time.perf_counter() - started, 1)

@@ -33,6 +33,15 @@ def float_onnx(model: keras.Model) -> bytes:
     return proto.SerializeToString()
 
 
+def with_properties(model_bytes: bytes, properties: dict[str, str]) -> bytes:
+    """The ONNX model with `properties` as its `metadata_props` (the labels and input contract, which plain
+    onnxruntime reads with `session.get_modelmeta().custom_metadata_map`); the graph is untouched."""
+    proto = onnx.ModelProto.FromString(model_bytes)
+    del proto.metadata_props[:]
+    helper.set_model_props(proto, properties)
+    return proto.SerializeToString()
+
+
 def _inline_captured_constants(proto: onnx.ModelProto, function) -> None:
     """Leave `image` the only graph input.
 

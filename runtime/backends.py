@@ -35,6 +35,7 @@ class LiteRTBackend:
         self.input_shape = tuple(int(d) for d in self._input["shape"])
         self.num_classes = int(self._output["shape"][-1])
         self.input_dtype = np.dtype(self._input["dtype"])
+        self.properties: dict[str, str] = {}  #: edge writes no metadata into TFLite models yet
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for one `uint8[H, W, 3]` image, dequantized to float32."""
@@ -73,6 +74,8 @@ class OnnxRuntimeBackend:
         self.input_shape = tuple(d if isinstance(d, int) else 1 for d in model_input.shape)
         self.input_dtype = np.dtype(_ONNX_TYPES.get(model_input.type, np.float32))
         self.num_classes = int(self._session.get_outputs()[0].shape[-1])
+        #: the model's `metadata_props`: edge writes its labels and input contract there
+        self.properties = dict(self._session.get_modelmeta().custom_metadata_map)
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for one `uint8[H, W, 3]` image."""

@@ -45,10 +45,11 @@ class Classifier:
         self.model_path = Path(model)
         if not self.model_path.is_file():
             raise ModelError(f"{self.model_path}: no such model file")
-        self.manifest = manifest if manifest is not None else Manifest.for_model(self.model_path)[0]
-        if verify:
-            self.manifest.verify(self.model_path)
+        manifest = manifest or Manifest.for_model(self.model_path)
+        if manifest and verify:  # before the file reaches native code
+            manifest.verify(self.model_path)
         self.backend = open_backend(self.model_path, threads)
+        self.manifest = manifest or Manifest.from_properties(self.backend.properties, self.model_path)
         self.labels = self.manifest.labels
         self.input_size = self.manifest.input_size
         expected = (1, *self.input_size, 3)

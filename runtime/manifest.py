@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge import __version__
+
 from .errors import ManifestError
 from .files import atomic_write_text, sha256_file
 from .preprocess import RESIZE_POLICY
@@ -59,24 +61,48 @@ class Manifest:
         try:
             artifacts = [Artifact(**entry) for entry in raw.pop("artifacts", [])]
             manifest = cls(**raw, artifacts=artifacts)
-            height, width = manifest.input_size
-        except (TypeError, KeyError, ValueError) as error:
+        except TypeError as error:
             raise ManifestError(f"{path}: malformed manifest ({error})") from None
-        policy = {key: manifest.input.get(key) for key in RESIZE_POLICY}
-        if policy != RESIZE_POLICY:
-            raise ManifestError(f"{path}: made with resize policy {policy}, this runtime implements {RESIZE_POLICY}")
-        if not manifest.labels or height < 1 or width < 1:
-            raise ManifestError(f"{path}: manifest has no labels or no input size")
-        return manifest
+        return manifest._checked(path)
 
     @classmethod
-    def for_model(cls, model: Path) -> tuple[Manifest, Path]:
-        """Find the manifest of `model`: beside it, or in the run directory above its `export/` folder."""
+    def from_properties(cls, properties: dict[str, str], model: Path) -> Manifest:
+        """The manifest `model` carries in its file (`properties`), for a model that travels without edge.json."""
+        if "labels" not in properties:
+            raise ManifestError(f"{model}: no {MANIFEST_NAME} beside the model or in its run directory, and no "
+                                "labels in the model file")  # fmt: skip
+        try:
+            return cls(json.loads(properties["labels"]), json.loads(properties["input"]))._checked(model)
+        except (KeyError, TypeError, json.JSONDecodeError) as error:
+            raise ManifestError(f"{model}: malformed edge metadata in the model file ({error})") from None
+
+    def properties(self, source_sha256: str) -> dict[str, str]:
+        """What a model file carries so that it runs without edge.json, as plain strings (ONNX `metadata_props`):
+        the labels and input contract, which edge made it and from which Keras model."""
+        return {"labels": json.dumps(self.labels), "input": json.dumps(self.input), "edge_version": __version__,
+                "source_sha256": source_sha256}  # fmt: skip
+
+    def _checked(self, origin: Path) -> Manifest:
+        """This manifest, if this runtime can run what it describes."""
+        try:
+            height, width = self.input_size
+        except (TypeError, KeyError, ValueError) as error:
+            raise ManifestError(f"{origin}: malformed manifest ({error})") from None
+        policy = {key: self.input.get(key) for key in RESIZE_POLICY}
+        if policy != RESIZE_POLICY:
+            raise ManifestError(f"{origin}: made with resize policy {policy}, this runtime implements {RESIZE_POLICY}")
+        if not self.labels or height < 1 or width < 1:
+            raise ManifestError(f"{origin}: manifest has no labels or no input size")
+        return self
+
+    @classmethod
+    def for_model(cls, model: Path) -> Manifest | None:
+        """The edge.json of `model`: beside it, or in the run directory above its `export/` folder."""
         model = Path(model)
         for candidate in (model.parent / MANIFEST_NAME, model.parent.parent / MANIFEST_NAME):
             if candidate.is_file():
-                return cls.load(candidate), candidate
-        raise ManifestError(f"{model}: no {MANIFEST_NAME} beside the model or in its run directory")
+                return cls.load(candidate)
+        return None
 
     def save(self, path: Path) -> None:
         atomic_write_text(Path(path), json.dumps(asdict(self), indent=2) + "\n")

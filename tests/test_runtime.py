@@ -150,3 +150,40 @@ def test_int8_onnx_is_qdq_with_uint8_activations_and_int8_weights(tiny_run):
     assert sum(initializers[name] == onnx.TensorProto.INT8 for name in weights) >= 52  # every convolution's
     activation_zero_points = [initializers[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
     assert activation_zero_points and set(activation_zero_points) == {onnx.TensorProto.UINT8}
+
+
+@pytest.mark.parametrize("model", ["model.onnx", "model_int8.onnx"])
+def test_a_lone_onnx_model_runs_with_the_labels_and_input_contract_it_carries(tiny_run, tmp_path, model):
+    """No edge.json anywhere: the labels and input contract come from the model's metadata_props, which plain
+    onnxruntime reads too; they change no output."""
+    import onnx
+    import onnxruntime
+
+    lone = tmp_path / model
+    lone.write_bytes((tiny_run / "export" / model).read_bytes())
+    manifest = Manifest.load(tiny_run / "edge.json")
+    properties = onnxruntime.InferenceSession(lone, providers=["CPUExecutionProvider"]).get_modelmeta()
+    assert json.loads(properties.custom_metadata_map["labels"]) == manifest.labels
+    assert json.loads(properties.custom_metadata_map["input"]) == manifest.input
+    assert properties.custom_metadata_map["source_sha256"] == manifest.artifact("model.keras").sha256
+    classifier = Classifier(lone)
+    assert classifier.labels == manifest.labels and classifier.input_size == manifest.input_size
+    bare = onnx.load(lone)
+    del bare.metadata_props[:]
+    onnx.save(bare, tmp_path / "bare.onnx")
+    sample = next((tiny_run.parent / "samples").rglob("*.jpg"))
+    with_manifest = Classifier(tmp_path / "bare.onnx", manifest=manifest, verify=False)
+    assert np.array_equal(classifier.probabilities(sample), with_manifest.probabilities(sample))
+    result = subprocess.run([sys.executable, "-m", "edge", "infer", str(lone), str(sample), "--json"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["top_k"][0]["label"] in manifest.labels
+
+
+def test_a_lone_tflite_model_is_a_one_line_error_naming_what_is_missing(tiny_run, tmp_path):
+    lone = tmp_path / "model_int8.tflite"
+    lone.write_bytes((tiny_run / "export/model_int8.tflite").read_bytes())
+    result = subprocess.run([sys.executable, "-m", "edge", "infer", str(lone), str(lone)], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and "no edge.json beside the model" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
