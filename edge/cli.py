@@ -184,9 +184,7 @@ def export(
     qat_temperature: Annotated[
         float, typer.Option(help="Distillation temperature of quantization-aware training (1: match probabilities).")
     ] = 4.0,
-    calibration_images: Annotated[
-        int, typer.Option(help="Training images that round the int8 weights and calibrate the activation ranges.")
-    ] = 1024,
+    calibration_images: Annotated[int, typer.Option(help="Training images used to calibrate int8 ranges.")] = 256,
     batch_size: Annotated[int, typer.Option(help="Images per quantization-aware training step.")] = 32,
     onnx_int8: Annotated[
         str,

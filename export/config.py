@@ -32,9 +32,7 @@ class ExportConfig:
     #: distillation temperature: above 1, QAT also learns the float model's order of the runner-up classes,
     #: which decides the close calls (benchmarks/results/int8_parity.md)
     qat_temperature: float = 4.0
-    #: training images that round the int8 weights and set the activation ranges: 1,024, as in AdaRound's paper;
-    #: 0.5 points more agreement before QAT than 256 over four runs, both formats (int8_parity.md)
-    calibration_images: int = 1024
+    calibration_images: int = 256  #: training images that set int8 activation ranges (PTQ and QAT start)
     batch_size: int = 32
     #: int8 ONNX as "tf2onnx" of the int8 TFLite (its weights and ranges, so both formats answer alike), or by
     #: "onnxruntime" static quantization of the QAT-tuned float weights (re-calibrated: agrees less)
