@@ -68,7 +68,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
             calibration = calibration_images(dataset, seed, config.calibration_images)
             Int8Export(config, model, dataset.train.x, calibration, augment, seed, float_model_onnx, staging,
                        float_layers).run()  # fmt: skip
-        staging.commit(manifest, run_dir)
+        staging.commit(manifest)
 
     report = check_parity(run_dir, reference, Thresholds(), "the validation split", staging.measured)
     print_parity(console, report)
@@ -134,7 +134,9 @@ class Staging:
             self.temps.pop().unlink()
             self.artifacts.pop()
 
-    def commit(self, manifest: Manifest, run_dir: Path) -> None:
+    def commit(self, manifest: Manifest) -> None:
+        """Rename every staged artifact into the run directory (the export folder's parent), then save `manifest`."""
+        run_dir = self.folder.parent
         for temp, artifact in zip(self.temps, self.artifacts, strict=True):
             os.replace(temp, run_dir / artifact.file)
             manifest.record(artifact)
@@ -180,8 +182,10 @@ class Int8Export:
             console.print(f"rounding the int8 weights to reproduce each layer on {len(self.calibration)} "
                           "calibration images")  # fmt: skip
         if config.ptq:
-            rounded = round_weights(self.model, self.calibration, config.batch_size, skip=self.float_layers)
-            return self.stage(rounded if config.round_on_data else self.model, "ptq")
+            if not config.round_on_data:
+                return self.stage(self.model, "ptq")
+            return self.stage(round_weights(self.model, self.calibration, config.batch_size, skip=self.float_layers),
+                              "ptq")  # fmt: skip
         quantized = calibrated(self.model, self.calibration, config, self.float_layers)
         if not config.qat_always:
             self.stage(quantized, "calibrated")
