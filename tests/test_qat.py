@@ -14,6 +14,7 @@ from edge.export.qat import calibrate_ranges, calibrated, distill, feeding_group
 from edge.export.rounding import round_weights
 from edge.runtime import EdgeError
 from edge.train.augment import augmentation
+from edge.train.legacy_keras import keras
 
 
 def test_quantized_copy_carries_the_trained_weights_and_pins_the_input_range(float_model_and_images):
@@ -80,6 +81,20 @@ def test_calibration_makes_the_quantized_model_match_the_float_model_before_any_
     agreement = [np.mean(p.argmax(1) == expected.argmax(1)) for p in (uncalibrated, calibrated)]
     print(f"mean |Δp| before calibration {before:.3f}, after {after:.3f}; agreement {agreement}")
     assert after < before / 2 and agreement[1] >= 0.9
+
+
+def test_calibrated_ranges_do_not_depend_on_a_dropout_draw(float_model_and_images):
+    """Calibration runs the copy in training mode; the head's Dropout (0.2 here) is off in it, so that the logits'
+    range is the one the deployed model produces, whatever the random draw."""
+    model, images = float_model_and_images
+    ranges = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        quantized = quantize(model)
+        calibrate_ranges(quantized, images, batch_size=16)
+        ranges.append(np.array([float(w.numpy()) for w in quantized.get_layer("quant_predictions").weights
+                                if w.name.endswith(("_min:0", "_max:0"))]))  # fmt: skip
+    assert ranges[0].size and np.array_equal(*ranges), ranges
 
 
 def test_int8_tflite_shares_repeated_quantization_vectors_without_changing_a_result(float_model_and_images, tmp_path):
