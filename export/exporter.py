@@ -27,6 +27,7 @@ from .parity import Reference, Thresholds, breach_summary, check_parity, print_p
 from .qat import calibrated, distill, feeding_groups, fused_group, with_weights_of
 from .rounding import round_weights
 from .tflite import float_tflite, int8_tflite
+from .tflite_metadata import with_metadata
 
 EXPORT_DIR = "export"
 FLOAT_TFLITE, INT8_TFLITE = "model_float.tflite", "model_int8.tflite"
@@ -105,8 +106,8 @@ class Staging:
         self.console.print(f"{name}: {precision} ({method}), converting")
         started = time.perf_counter()
         model_bytes = convert()
-        if name.endswith(".onnx"):  # so that the model runs without edge.json, in edge or plain onnxruntime
-            model_bytes = with_properties(model_bytes, self.properties)
+        # the labels and input contract in the file: it runs without edge.json in edge, onnxruntime, MediaPipe
+        model_bytes = (with_properties if name.endswith(".onnx") else with_metadata)(model_bytes, self.properties)
         self.temps.append(self.folder / f".tmp-{os.getpid()}-{name}")
         atomic_write_bytes(self.temps[-1], model_bytes)
         seconds = round(time.perf_counter() - started, 1)

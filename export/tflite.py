@@ -8,6 +8,7 @@ from collections.abc import Collection
 
 import flatbuffers
 import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.python import util as converter_util
 from tensorflow.lite.tools import flatbuffer_utils
 
@@ -84,8 +85,13 @@ def store_repeated_vectors_once(model: bytes) -> bytes:
     model, which is what took it over 0.3x the float model's size. Flatbuffers let tables share a vector,
     so the interpreter reads exactly the same values from a smaller file.
     """
-    builder = _SharingBuilder(len(model))
-    builder.Finish(flatbuffer_utils.convert_bytearray_to_object(model).Pack(builder), file_identifier=b"TFL3")
+    return packed(flatbuffer_utils.convert_bytearray_to_object(model))
+
+
+def packed(model: schema.ModelT) -> bytes:
+    """The TFLite flatbuffer of `model`, each repeated vector written once (`store_repeated_vectors_once`)."""
+    builder = _SharingBuilder(1024 * 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ from .native_stderr import native_stderr_without
 
 #: Bytes 4-8 of every TFLite flatbuffer; checked so that a wrong file is refused before native code sees it.
 TFLITE_IDENTIFIER = b"TFL3"
+#: edge's properties (`Manifest.properties`) among the files a TFLite model's metadata appends to it as a zip
+EMBEDDED_PROPERTIES = "edge_properties.json"
 
 
 class LiteRTBackend:
@@ -35,7 +39,7 @@ class LiteRTBackend:
         self.input_shape = tuple(int(d) for d in self._input["shape"])
         self.num_classes = int(self._output["shape"][-1])
         self.input_dtype = np.dtype(self._input["dtype"])
-        self.properties: dict[str, str] = {}  #: edge writes no metadata into TFLite models yet
+        self.properties = embedded_properties(path)
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for one `uint8[H, W, 3]` image, dequantized to float32."""
@@ -46,6 +50,16 @@ class LiteRTBackend:
     def run_batch(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for `uint8[N, H, W, 3]`: one invoke per image, as the model is built for batch 1."""
         return np.stack([self.run(image) for image in pixels])
+
+
+def embedded_properties(path: Path) -> dict[str, str]:
+    """The properties edge packs into a TFLite model beside its Model Metadata; none in another model."""
+    try:
+        with zipfile.ZipFile(path) as files:
+            properties = json.loads(files.read(EMBEDDED_PROPERTIES))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return properties if isinstance(properties, dict) else {}
 
 
 class OnnxRuntimeBackend:

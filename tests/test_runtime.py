@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,9 +182,39 @@ def test_a_lone_onnx_model_runs_with_the_labels_and_input_contract_it_carries(ti
     assert json.loads(result.stdout)["top_k"][0]["label"] in manifest.labels
 
 
-def test_a_lone_tflite_model_is_a_one_line_error_naming_what_is_missing(tiny_run, tmp_path):
-    lone = tmp_path / "model_int8.tflite"
-    lone.write_bytes((tiny_run / "export/model_int8.tflite").read_bytes())
+def _without_metadata(model: Path, out: Path) -> Path:
+    """`model` as the converter wrote it: no Model Metadata entry and no zip of associated files behind it."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    bare = flatbuffer_utils.convert_bytearray_to_object(model.read_bytes())
+    assert [entry.name for entry in bare.metadata].count(b"TFLITE_METADATA") == 1
+    bare.metadata = [entry for entry in bare.metadata if entry.name != b"TFLITE_METADATA"]
+    flatbuffer_utils.write_model(bare, str(out))
+    return out
+
+
+@pytest.mark.parametrize("model", ["model_float.tflite", "model_int8.tflite"])
+def test_a_lone_tflite_model_runs_with_the_labels_and_input_contract_its_metadata_carries(tiny_run, tmp_path, model):
+    """The Model Metadata's labels file and edge's properties travel in a zip behind the flatbuffer, where
+    MediaPipe Tasks and the TFLite Support library look; they change no output."""
+    lone = tmp_path / model
+    lone.write_bytes((tiny_run / "export" / model).read_bytes())
+    manifest = Manifest.load(tiny_run / "edge.json")
+    with zipfile.ZipFile(lone) as files:
+        assert files.read("labels.txt").decode().splitlines() == manifest.labels
+    classifier = Classifier(lone)
+    assert classifier.labels == manifest.labels and classifier.input_size == manifest.input_size
+    bare = Classifier(_without_metadata(lone, tmp_path / "bare.tflite"), manifest=manifest, verify=False)
+    samples = sorted((tiny_run.parent / "samples").rglob("*.jpg"))
+    assert np.array_equal(classifier.probabilities_batch(samples), bare.probabilities_batch(samples))
+    result = subprocess.run([sys.executable, "-m", "edge", "infer", str(lone), str(samples[0]), "--json"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["top_k"][0]["label"] in manifest.labels
+
+
+def test_a_lone_tflite_model_without_metadata_is_a_one_line_error_naming_what_is_missing(tiny_run, tmp_path):
+    lone = _without_metadata(tiny_run / "export/model_int8.tflite", tmp_path / "model_int8.tflite")
     result = subprocess.run([sys.executable, "-m", "edge", "infer", str(lone), str(lone)], capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 2 and "no edge.json beside the model" in result.stderr
