@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MEDIAPIPE := $(VENV)/mediapipe
 RUN ?= runs/demo/run
 
 .PHONY: setup demo test lint bench pi-check fuzz clean
@@ -19,8 +20,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/edge demo
 
-test: setup
+test: setup $(MEDIAPIPE)/.installed
 	$(BIN)/python -m pytest
+
+# MediaPipe Tasks, a client of the exported models (tests/test_mediapipe.py), in a venv of its own: it needs
+# absl-py ~= 2.3, tensorflow-model-optimization ~= 1.2.
+$(MEDIAPIPE)/.installed:
+	$(PYTHON) -m venv $(MEDIAPIPE)
+	$(MEDIAPIPE)/bin/python -m pip install --quiet 'mediapipe>=1.2.3,<2'
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .

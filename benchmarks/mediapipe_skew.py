@@ -3,28 +3,34 @@
     python benchmarks/mediapipe_skew.py runs/NAME DATA_DIR
 
 For each `.tflite` in the run's export folder and every photo of `DATA_DIR/<class>/`: the share of photos where
-MediaPipe's `ImageClassifier` gives edge's top-1, given the photo file (MediaPipe resizes it itself) and given the
-pixels `edge.runtime.load_image` resized (MediaPipe's resize is then the identity), and each one's accuracy.
+MediaPipe's `ImageClassifier` (`mediapipe_client.py`, in MediaPipe's venv) gives edge's top-1, given the photo
+file (MediaPipe resizes it) and given the pixels `edge.runtime.load_image` resized; and the accuracy of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import tempfile
 from pathlib import Path
 
-import mediapipe
-from mediapipe.tasks.python import BaseOptions
-from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
+import numpy as np
 
 from edge.runtime import Classifier, load_image
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENT = REPO / "benchmarks/mediapipe_client.py"
+MEDIAPIPE_PYTHON = REPO / ".venv/mediapipe/bin/python"
+
+
+def mediapipe_top1(model: Path, photos: list[Path], *options: str) -> list[str]:
+    command = [str(MEDIAPIPE_PYTHON), str(CLIENT), str(model), *map(str, photos), *options]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
 def share_equal(answers: list[str], others: list[str]) -> float:
     return sum(a == b for a, b in zip(answers, others, strict=True)) / len(answers)
-
-
-def top1(classifier: ImageClassifier, image: mediapipe.Image) -> str:
-    return classifier.classify(image).classifications[0].categories[0].category_name
 
 
 def main() -> None:
@@ -34,18 +40,16 @@ def main() -> None:
     args = parser.parse_args()
     photos = sorted(path for path in args.data.glob("*/*") if path.is_file())
     truth = [photo.parent.name for photo in photos]
-    print(f"{len(photos)} photos of {args.data}")
-    print("| model | MediaPipe = edge (file) | MediaPipe = edge (edge-resized) | accuracy edge | MediaPipe (file) |")
+    print(f"{len(photos)} photos of {args.data}, models of {args.run}\n")
+    print("| model | MediaPipe = edge (photo file) | MediaPipe = edge (edge-resized) | accuracy edge | MediaPipe |")
     print("|---|---|---|---|---|")
     for model in sorted((args.run / "export").glob("*.tflite")):
         edge = Classifier(model)
         answers = [top[0].label for top in edge.predict_batch(photos, top_k=1)]
-        resized = [mediapipe.Image(image_format=mediapipe.ImageFormat.SRGB, data=load_image(photo, edge.input_size))
-                   for photo in photos]  # fmt: skip
-        options = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(model)), max_results=1)
-        with ImageClassifier.create_from_options(options) as classifier:
-            from_files = [top1(classifier, mediapipe.Image.create_from_file(str(photo))) for photo in photos]
-            from_resized = [top1(classifier, image) for image in resized]
+        with tempfile.NamedTemporaryFile(suffix=".npy") as resized:
+            np.save(resized.name, np.stack([load_image(photo, edge.input_size) for photo in photos]))
+            from_resized = mediapipe_top1(model, photos, "--resized", resized.name)
+        from_files = mediapipe_top1(model, photos)
         print(f"| {model.name} | {share_equal(from_files, answers):.4f} | {share_equal(from_resized, answers):.4f} | "
               f"{share_equal(answers, truth):.4f} | {share_equal(from_files, truth):.4f} |")  # fmt: skip
 

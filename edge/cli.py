@@ -286,7 +286,11 @@ def evaluate(
 @app.command()
 def infer(
     model: Annotated[
-        Path, typer.Argument(help="An exported model (.tflite) with its edge.json beside it or in its run directory.")
+        Path,
+        typer.Argument(
+            help="An exported model (.tflite or .onnx). Its edge.json (beside it, or in its run directory) is used "
+            "when found; otherwise the labels and input contract the model file carries."
+        ),
     ],
     images: Annotated[list[Path], typer.Argument(help="Image files or directories of images.")],
     top_k: Annotated[int, typer.Option(help="Labels to show per image.")] = 3,

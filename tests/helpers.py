@@ -12,17 +12,23 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGE_SHARED", REPO.parent / "shared"))
 MOBILENET_035 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+#: the interpreter of MediaPipe's own venv, which `make test` makes
+MEDIAPIPE_PYTHON = Path(os.environ.get("EDGE_MEDIAPIPE_PYTHON", REPO / ".venv/mediapipe/bin/python"))
 
 
 def shared_path(relative: str) -> Path:
     """A path under ../shared; skips the test when it is missing, except in CI where that is a failure."""
     path = SHARED / relative
     if not path.exists():
-        reason = f"{path} is not here: the shared data and weights sit beside the checkout (../shared)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI needs the shared data: {reason}")
-        pytest.skip(reason)
+        skip_unless_ci(f"{path} is not here: the shared data and weights sit beside the checkout (../shared)")
     return path
+
+
+def skip_unless_ci(reason: str) -> None:
+    """Skip the test for `reason`, except in CI, which has everything and fails instead."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI must not skip: {reason}")
+    pytest.skip(reason)
 
 
 def run_edge(*args, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
