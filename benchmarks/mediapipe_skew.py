@@ -26,7 +26,10 @@ MEDIAPIPE_PYTHON = REPO / ".venv/mediapipe/bin/python"
 
 def mediapipe_top1(model: Path, photos: list[Path], *options: str) -> list[str]:
     command = [str(MEDIAPIPE_PYTHON), str(CLIENT), str(model), *map(str, photos), *options]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"{model}: MediaPipe failed: {result.stderr.strip().splitlines()[-1]}")
+    return json.loads(result.stdout)
 
 
 def share_equal(answers: list[str], others: list[str]) -> float:
