@@ -183,10 +183,10 @@ class Int8Export:
             console.print(f"rounding the int8 weights to reproduce each layer on {len(self.calibration)} "
                           "calibration images")  # fmt: skip
         if config.ptq:
-            if not config.round_on_data:
-                return self.stage(self.model, "ptq")
-            return self.stage(round_weights(self.model, self.calibration, config.batch_size, skip=self.float_layers),
-                              "ptq")  # fmt: skip
+            source = self.model
+            if config.round_on_data:
+                source = round_weights(self.model, self.calibration, config.batch_size, skip=self.float_layers)
+            return self.stage(source, "ptq")
         quantized = calibrated(self.model, self.calibration, config, self.float_layers)
         if not config.qat_always:
             self.stage(quantized, "calibrated")
