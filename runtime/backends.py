@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import platform
 import zipfile
 from pathlib import Path
 
@@ -62,6 +64,33 @@ def embedded_properties(path: Path) -> dict[str, str]:
     return properties if isinstance(properties, dict) else {}
 
 
+def needs_exact_int8_kernels(machine: str, flags: frozenset[str] | None) -> bool:
+    """Whether onnxruntime must be told to use its exact int8 kernels (`session.x64quantprecision`) here.
+
+    On x86 without VNNI (AVX2, or AVX-512F alone) its default uint8 x int8 kernels sum pairs of products in
+    saturating 16 bits, which can wreck an int8 model's answers; the exact ones cost about 2x. With VNNI
+    (`avx512_vnni`, `avx_vnni`) the default kernels cannot saturate and the option only slows them down (int8
+    at 0.6x the float latency instead of 1.27x, benchmarks/results/int8_parity.md); ARM ignores it. An x86 CPU
+    whose flags cannot be read (`flags` None) gets the exact kernels: slower, never wrong.
+    """
+    if machine.lower() not in {"x86_64", "amd64", "i386", "i686", "x86"}:
+        return False
+    return flags is None or not flags & {"avx512_vnni", "avx_vnni"}
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags from Linux's /proc/cpuinfo, or None where there is none to read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return None
+
+
 class OnnxRuntimeBackend:
     """onnxruntime session on the CPU, created once; the model takes uint8 pixels and returns probabilities."""
 
@@ -72,10 +101,8 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = threads or os.cpu_count()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: onnxruntime's warnings are about graph optimisations
-        # x86 without VNNI (AVX2, AVX-512F) sums pairs of uint8 x int8 products in saturating 16 bits, which
-        # can wreck an int8 model's answers; this makes onnxruntime use its exact kernels there. It changes
-        # nothing on CPUs with VNNI, on ARM, or for float models.
-        options.add_session_config_entry("session.x64quantprecision", "1")
+        if needs_exact_int8_kernels(platform.machine(), cpu_flags()):
+            options.add_session_config_entry("session.x64quantprecision", "1")
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files

@@ -154,6 +154,24 @@ def test_int8_onnx_is_qdq_with_uint8_activations_and_int8_weights(tiny_run):
     assert activation_zero_points and set(activation_zero_points) == {onnx.TensorProto.UINT8}
 
 
+@pytest.mark.parametrize(
+    ("machine", "flags", "exact"),
+    [
+        ("x86_64", {"avx2", "fma"}, True),  # AMD Zen 2/3, Intel before Cascade Lake: pairs saturate in 16 bits
+        ("x86_64", {"avx2", "avx512f", "avx512bw"}, True),  # AVX-512 without VNNI saturates the same way
+        ("x86_64", {"avx2", "avx512f", "avx512_vnni"}, False),  # exact 32-bit sums; the option would cost 2x
+        ("x86_64", {"avx2", "avx_vnni"}, False),
+        ("AMD64", None, True),  # flags unknown (Windows): exact, the safe side
+        ("aarch64", None, False),  # ARM ignores the option
+        ("arm64", None, False),
+    ],
+)
+def test_exact_int8_kernels_are_asked_for_only_where_the_default_ones_saturate(machine, flags, exact):
+    from edge.runtime.backends import needs_exact_int8_kernels
+
+    assert needs_exact_int8_kernels(machine, None if flags is None else frozenset(flags)) is exact
+
+
 @pytest.mark.parametrize("model", ["model.onnx", "model_int8.onnx"])
 def test_a_lone_onnx_model_runs_with_the_labels_and_input_contract_it_carries(tiny_run, tmp_path, model):
     """No edge.json anywhere: the labels and input contract come from the model's metadata_props, which plain
