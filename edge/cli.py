@@ -292,7 +292,22 @@ def infer(
             "when found; otherwise the labels and input contract the model file carries."
         ),
     ],
-    images: Annotated[list[Path], typer.Argument(help="Image files or directories of images.")],
+    images: Annotated[
+        list[Path] | None, typer.Argument(help="Image files or directories of images.", show_default=False)
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Classify frames instead of files: a camera (0, /dev/video0), a video file, a stream "
+            "(rtsp://...) or picamera (Raspberry Pi camera). Needs the video extra (OpenCV).",
+            show_default=False,
+        ),
+    ] = None,
+    every: Annotated[int, typer.Option(help="--source: classify every N-th frame.")] = 1,
+    max_fps: Annotated[
+        float | None,
+        typer.Option(help="--source: classify at most this many frames a second, drop the rest.", show_default=False),
+    ] = None,
     top_k: Annotated[int, typer.Option(help="Labels to show per image.")] = 3,
     threads: Annotated[
         int | None,
@@ -304,13 +319,58 @@ def infer(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
     verify: Annotated[bool, typer.Option(help="Check the model's sha256 against edge.json.")] = True,
 ) -> None:
-    """Classify images with an exported model, using the preprocessing it was trained with.
+    """Classify images, or a camera's or video's frames, with an exported model, using the preprocessing it was
+    trained with. With --source, one line per frame (--json: frame, top_k, latency_ms); the video's end or
+    Ctrl-C stops with a summary.
 
     Example: edge infer runs/latest/export/model_int8.tflite photo.jpg --top-k 3
-    """
-    from edge.infer import run_infer
 
+    Example: edge infer model_int8.tflite --source 0 --max-fps 5
+    """
+    from edge.infer import run_infer, run_stream
+
+    if bool(images) == bool(source):
+        raise EdgeError("give image files or --source, not both and not neither (see edge infer --help)")
+    if every < 1 or (max_fps is not None and max_fps <= 0):
+        raise EdgeError("--every must be at least 1 and --max-fps above 0")
+    if source:
+        raise typer.Exit(run_stream(model, source, top_k=top_k, threads=threads, as_json=as_json, verify=verify,
+                                    every=every, max_fps=max_fps))  # fmt: skip
     raise typer.Exit(run_infer(model, images, top_k=top_k, threads=threads, as_json=as_json, verify=verify))
+
+
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(help="An exported model (.tflite or .onnx), as for edge infer.")],
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every network interface.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port, printed at start).")] = 8080,
+    workers: Annotated[
+        int, typer.Option(help="Copies of the model answering at once; more only help with more cores than threads.")
+    ] = 1,
+    threads: Annotated[
+        int | None, typer.Option(help="Inference threads per copy \\[default: all cores].", show_default=False)
+    ] = None,
+    max_bytes: Annotated[int, typer.Option(help="Largest upload accepted; larger ones get 413.")] = 20_000_000,
+    verify: Annotated[bool, typer.Option(help="Check the model's sha256 against edge.json.")] = True,
+) -> None:
+    """Classify images sent over HTTP; one access-log line per request on stderr; SIGTERM or Ctrl-C stops.
+
+    POST /classify?top_k=3 (the image file as the body): what edge infer --json prints for it, plus latency_ms.
+
+    GET /health: the model, its labels and input contract. Bad uploads get a 4xx with {"error": ...}.
+
+    Example: edge serve runs/latest/export/model_int8.tflite --host 0.0.0.0
+
+    Then: curl --data-binary @photo.jpg localhost:8080/classify
+    """
+    from edge.runtime.serve import log_to_stderr
+    from edge.runtime.serve import serve as run_server
+
+    if workers < 1 or max_bytes < 1 or not 0 <= port <= 65535:
+        raise EdgeError("--workers and --max-bytes must be at least 1, --port from 0 to 65535")
+    answered = run_server(model, host=host, port=port, workers=workers, threads=threads, max_bytes=max_bytes,
+                          verify=verify, announce=log_to_stderr, log=log_to_stderr)  # fmt: skip
+    log_to_stderr(f"stopped after {answered} request{'' if answered == 1 else 's'}")
 
 
 @app.command()

@@ -1,10 +1,12 @@
-"""`edge infer`: classify files and folders, as a table for people or JSON lines for programs."""
+"""`edge infer`: classify files and folders, or a camera's or video's frames, for people or (JSON lines) programs."""
 
 from __future__ import annotations
 
 import glob
 import json
 import sys
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.table import Table
@@ -40,7 +42,7 @@ def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | Non
                 if error
                 else {
                     "image": str(path),
-                    "top_k": [{"label": p.label, "index": p.index, "score": p.score} for p in predictions],
+                    "top_k": [asdict(p) for p in predictions],
                 }
             )
             print(json.dumps(payload, ensure_ascii=False), flush=True)
@@ -51,6 +53,50 @@ def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | Non
     if not as_json and table.row_count:
         make_console().print(table)
     return 1 if failures else 0
+
+
+def run_stream(
+    model: Path,
+    source: str,
+    *,
+    top_k: int,
+    threads: int | None,
+    as_json: bool,
+    verify: bool,
+    every: int,
+    max_fps: float | None,
+) -> int:
+    """Classify a camera's, video file's or stream's frames as they come, one line each (rewritten in place on a
+    terminal); the source's end or Ctrl-C stops, with a summary. Return the exit code (1: no frame read)."""
+    from edge.runtime.video import frames  # OpenCV loads only for --source
+
+    classifier = Classifier(model, threads=threads, verify=verify)
+    live = not as_json and sys.stdout.isatty()
+    started, count = time.perf_counter(), 0
+    try:
+        for frame in frames(source, every=every, max_fps=max_fps):
+            invoked = time.perf_counter()
+            predictions = classifier.predict(frame.pixels, top_k)
+            latency_ms = 1e3 * (time.perf_counter() - invoked)
+            count += 1
+            if as_json:
+                payload = {"frame": frame.index, "top_k": [asdict(p) for p in predictions],
+                           "latency_ms": round(latency_ms, 3)}  # fmt: skip
+                print(json.dumps(payload, ensure_ascii=False), flush=True)
+                continue
+            scores = "  ".join(f"{p.label} {p.score:.3f}" for p in predictions)
+            line = f"frame {frame.index}  {scores}  {latency_ms:.1f} ms"
+            print(f"\r{line}\x1b[K" if live else line, end="" if live else "\n", flush=True)
+    except KeyboardInterrupt:
+        pass
+    elapsed = time.perf_counter() - started
+    if live:
+        print()
+    if not count:
+        print(f"error: --source {source}: no frames", file=sys.stderr)
+        return 1
+    print(f"{count} frames classified in {elapsed:.1f} s ({count / elapsed:.1f} fps)", file=sys.stderr)
+    return 0
 
 
 def expand_images(paths: list[Path]) -> list[Path]:

@@ -7,6 +7,7 @@ of every model graph, which takes raw RGB 0-255.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -25,7 +26,8 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 #: Transparent pixels are composited onto this colour (PNG cut-outs are usually shown on white).
 BACKGROUND = (255, 255, 255)
 
-ImageSource = str | os.PathLike | Image.Image | np.ndarray
+#: A path, the bytes of an image file (an upload), a decoded Pillow image or an array of pixels.
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -52,8 +54,10 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
         image = _from_array(source)
     elif isinstance(source, Image.Image):
         image = source
+    elif isinstance(source, bytes):
+        image = _open(io.BytesIO(source), (width, height), _name(source))
     else:
-        image = _open(Path(source), (width, height))
+        image = _open(Path(source), (width, height), str(source))
     try:
         rgb = _to_rgb(ImageOps.exif_transpose(image))
         if rgb.size != (width, height):
@@ -65,12 +69,13 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
         raise ImageError(f"{_name(source)}: needs more memory to decode than this process may use") from None
 
 
-def _open(path: Path, target: tuple[int, int]) -> Image.Image:
-    """Open and decode `path`, with JPEG draft mode when the file is much larger than `target`."""
+def _open(file: Path | io.BytesIO, target: tuple[int, int], name: str) -> Image.Image:
+    """Open and decode `file` (a path, or an upload's bytes: the same decoding), with JPEG draft mode when the
+    image is much larger than `target`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(file)
             if image.format == "JPEG":
                 exif = image.getexif()
                 if exif.get(ImageOps.ExifTags.Base.Orientation) in _TRANSPOSING_ORIENTATIONS:
@@ -79,19 +84,19 @@ def _open(path: Path, target: tuple[int, int]) -> Image.Image:
             image.load()
             return image
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError(f"{name}: no such file") from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory, not an image") from None
+        raise ImageError(f"{name}: is a directory, not an image") from None
     except PermissionError:
-        raise ImageError(f"{path}: permission denied") from None
+        raise ImageError(f"{name}: permission denied") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"{path}: refused as a decompression bomb ({error})") from None
+        raise ImageError(f"{name}: refused as a decompression bomb ({error})") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image Pillow can read") from None
+        raise ImageError(f"{name}: not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as error:
-        raise ImageError(f"{path}: cannot decode image ({error})") from None
+        raise ImageError(f"{name}: cannot decode image ({error})") from None
     except MemoryError:
-        raise ImageError(f"{path}: needs more memory to decode than this process may use") from None
+        raise ImageError(f"{name}: needs more memory to decode than this process may use") from None
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
@@ -118,4 +123,6 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _name(source: ImageSource) -> str:
+    if isinstance(source, bytes):
+        return f"<{len(source):,} bytes>"
     return str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"

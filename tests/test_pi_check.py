@@ -1,5 +1,5 @@
-"""`make pi-check` on the tiny run: the runtime extra installs for linux/aarch64 + CPython 3.11 and the emulated
-`edge infer` gives this machine's top-1 labels for every exported model."""
+"""`make pi-check` on the tiny run: the runtime and video extras install for linux/aarch64 + CPython 3.11, and the
+emulated `edge infer` (files and a clip) and `edge serve` give this machine's top-1 labels."""
 
 from __future__ import annotations
 
@@ -23,4 +23,6 @@ def test_pi_check_gives_the_same_top1_on_emulated_aarch64(tiny_run, tmp_path_fac
     assert result.returncode == 0, result.stdout + result.stderr
     assert "emulated: aarch64 Python 3.11" in result.stdout
     models = [*(tiny_run / "export").glob("*.tflite"), *(tiny_run / "export").glob("*.onnx")]
-    assert result.stdout.count("top-1 identical on aarch64") == len(models) == 4
+    assert result.stdout.count("images, top-1 identical on aarch64") == len(models) == 4
+    assert "edge serve: top-1 identical on aarch64" in result.stdout
+    assert "edge infer --source: top-1 identical on aarch64" in result.stdout
