@@ -30,9 +30,14 @@ $(MEDIAPIPE)/.installed:
 	$(MEDIAPIPE)/bin/python -m pip install --quiet 'mediapipe>=1.2.3,<2'
 	touch $@
 
+# import-linter finds a package's modules in its folder, but edge.runtime, edge.train and edge.export live in
+# runtime/, train/ and export/ (pyproject's package-dir): the contracts run on a copy laid out by import name.
+IMPORTS := .cache/imports
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	rm -rf $(IMPORTS) && mkdir -p $(IMPORTS)/edge && cp edge/*.py $(IMPORTS)/edge && cp -r runtime train export $(IMPORTS)/edge
+	cd $(IMPORTS) && PYTHONPATH=. $(abspath $(BIN))/lint-imports --config $(CURDIR)/pyproject.toml
 
 bench: setup
 	@test -d $(RUN)/export || { echo "no exported run at $(RUN): run make demo first, or pass RUN=runs/NAME"; exit 2; }
