@@ -28,19 +28,15 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-TRAIN_EXTRA_HINT = "edge {command} needs TensorFlow: install the training extra, e.g. pip install 'edge[train]'"
-TRAINING_PACKAGES = {"tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx"}
 
 
 def _training_modules(command: str):
     """Import edge.train and edge.export, turning a runtime-only install into a one-line hint."""
-    try:
+    from edge.extras import training_extra
+
+    with training_extra(f"edge {command}"):
         import edge.export
         import edge.train.trainer
-    except ModuleNotFoundError as error:
-        if error.name and error.name.split(".")[0] in TRAINING_PACKAGES:
-            raise EdgeError(TRAIN_EXTRA_HINT.format(command=command)) from None
-        raise
     return edge.train, edge.export
 
 

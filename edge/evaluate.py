@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
+from edge.extras import training_extra
 from edge.runtime import Classifier, EdgeError
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes
@@ -33,7 +34,8 @@ def run_eval(model: Path, data_dir: Path, *, as_json: bool, plot: Path | None, t
 def _predictor(model: Path, threads: int | None):
     """Labels, input size and a batch -> probabilities function for a Keras or an exported model."""
     if model.suffix == ".keras":  # the float model needs TensorFlow; exported models only the runtime
-        from edge.train.run import open_run
+        with training_extra("edge eval of a .keras model (an exported .tflite or .onnx needs only the runtime)"):
+            from edge.train.run import open_run
 
         if not model.is_file():
             raise EdgeError(f"{model}: no such model file")

@@ -79,16 +79,18 @@ def test_user_mistakes_give_one_line_and_exit_2(tiny_run, args, fragment):
     assert_one_line_error(run_edge(*filled), 2, fragment)
 
 
-def test_train_on_a_runtime_only_install_names_the_extra():
+@pytest.mark.parametrize("args", [["train", "data"], ["eval", "runs/x/model.keras", "data"]])
+def test_commands_that_need_tensorflow_name_the_extra_on_a_runtime_only_install(args):
     script = (
         "import sys\n"
         "sys.modules['tensorflow'] = None  # what a runtime-only install looks like to an import\n"
         "from edge.cli import main\n"
-        "sys.argv = ['edge', 'train', 'data']\n"
+        f"sys.argv = ['edge', *{args!r}]\n"
         "main()\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert_one_line_error(result, 2, "pip install 'edge[train]'")
+    assert_one_line_error(result, 2, f"edge {args[0]}")
+    assert_one_line_error(result, 2, "needs TensorFlow: install the training extra, e.g. pip install 'edge[train]'")
 
 
 def test_help_and_version():
