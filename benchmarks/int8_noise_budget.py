@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--rounded", action="store_true", help="weights rounded on data first (edge export --ptq)")
     args = parser.parse_args()
     manifest, model = open_run(args.run)
-    dataset = dataset_of(manifest)
+    dataset = dataset_of(args.run, manifest)
     images = dataset.validation.x
     calibration = calibration_images(dataset, manifest.data.get("seed", 0), ExportConfig.calibration_images)
     reference = np.log(np.maximum(model.predict(images, batch_size=32, verbose=0), 1e-30))

@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     manifest, model = open_run(args.run)
     seed = manifest.data.get("seed", 0)
-    dataset = dataset_of(manifest)
+    dataset = dataset_of(args.run, manifest)
     images, labels = dataset.validation.x, dataset.validation.y
     calibration = calibration_images(dataset, seed, ExportConfig.calibration_images)
     reference = model.predict(images, batch_size=32, verbose=0)

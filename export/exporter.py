@@ -57,7 +57,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     seed = manifest.data.get("seed", 0)
     keras.utils.set_random_seed(seed)  # QAT shuffling, augmentation and dropout: a repeatable export
     with progress_bar(console, "Preparing images") as progress:
-        dataset = dataset_of(manifest, progress)
+        dataset = dataset_of(run_dir, manifest, progress)
     reference = Reference.of(model, manifest, dataset.validation)
     properties = manifest.properties(manifest.artifact(MODEL_FILE).sha256)
     with Staging(run_dir / EXPORT_DIR, reference, properties, console) as staging:

@@ -192,7 +192,7 @@ def run_parity(run_dir: Path, data_dir: Path | None, thresholds: Thresholds) -> 
     """`edge parity`: the run's validation split, or every image of DATA_DIR/<class>/*, against its Keras model."""
     manifest, model = open_run(run_dir)
     if data_dir is None:
-        images, source = dataset_of(manifest).validation, "the validation split"
+        images, source = dataset_of(run_dir, manifest).validation, "the validation split"
     else:
         images, _ = load_labelled(data_dir, manifest.input_size[0], manifest.labels)
         source = str(data_dir)

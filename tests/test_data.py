@@ -101,3 +101,38 @@ def test_auto_class_weights_follow_the_counts():
     assert weights == pytest.approx({0: 100 / 30, 1: 100 / 90, 2: 100 / 180, 3: 0.0})
     per_class_total = [weights[c] * n for c, n in enumerate(np.bincount(y, minlength=4))]
     assert per_class_total[:3] == pytest.approx([100 / 3] * 3)  # each present class weighs the same in an epoch
+
+
+def test_the_manifest_names_no_path_of_the_training_machine_and_a_moved_run_finds_its_data(tiny_run, tmp_path):
+    """Paths in edge.json are relative to the run: a run moved together with its data still loads the same split,
+    and one moved without it says where it looked."""
+    import json
+    import os
+    import shutil
+
+    from edge.runtime import EdgeError, Manifest
+    from edge.train.run import dataset_of
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [text for item in value.values() for text in strings(item)]
+        if isinstance(value, list):
+            return [text for item in value for text in strings(item)]
+        return [value] if isinstance(value, str) else []
+
+    text = (tiny_run / "edge.json").read_text()
+    assert not [s for s in strings(json.loads(text)) if os.path.isabs(s)], text
+    assert str(tiny_run.parent) not in text
+
+    moved = tmp_path / "elsewhere" / "deeper"
+    shutil.copytree(tiny_run.parent / "data", moved / "data")
+    shutil.copytree(tiny_run, moved / "run")
+    manifest = Manifest.load(moved / "run" / "edge.json")
+    original = dataset_of(tiny_run, manifest)
+    found = dataset_of(moved / "run", manifest)
+    assert found.labels == original.labels and np.array_equal(found.validation.x, original.validation.x)
+
+    alone = tmp_path / "alone" / "run"
+    shutil.copytree(tiny_run, alone)
+    with pytest.raises(EdgeError, match="the run's training data is not there"):
+        dataset_of(alone, manifest)

@@ -39,7 +39,7 @@ def test_int8_onnx_is_the_int8_tflite_model_translated(sign_digits_run):
     from edge.train.run import dataset_of
 
     manifest = Manifest.load(sign_digits_run / "edge.json")
-    images = dataset_of(manifest).validation.x
+    images = dataset_of(sign_digits_run, manifest).validation.x
     tflite = Classifier(sign_digits_run / "export/model_int8.tflite").probabilities_batch(images)
     onnx = Classifier(sign_digits_run / "export/model_int8.onnx").probabilities_batch(images)
     same = np.mean(tflite.argmax(1) == onnx.argmax(1))
@@ -51,7 +51,7 @@ def test_float_onnx_and_float_tflite_agree_on_every_image(sign_digits_run):
     from edge.train.run import dataset_of
 
     manifest = Manifest.load(sign_digits_run / "edge.json")
-    images = dataset_of(manifest).validation.x
+    images = dataset_of(sign_digits_run, manifest).validation.x
     tflite = Classifier(sign_digits_run / "export/model_float.tflite")
     onnx = Classifier(sign_digits_run / "export/model.onnx")
     a = np.stack([tflite.probabilities(x) for x in images])
@@ -63,7 +63,7 @@ def test_onnx_models_take_the_same_uint8_pixels_and_give_the_same_top_1(sign_dig
     from edge.train.run import dataset_of
 
     manifest = Manifest.load(sign_digits_run / "edge.json")
-    paths = dataset_of(manifest).validation.paths[::20]
+    paths = dataset_of(sign_digits_run, manifest).validation.paths[::20]
     for onnx_model, tflite_model in (("model.onnx", "model_float.tflite"), ("model_int8.onnx", "model_int8.tflite")):
         onnx = Classifier(sign_digits_run / "export" / onnx_model)
         assert onnx.backend.input_dtype == np.uint8
@@ -92,7 +92,7 @@ def test_a_worse_int8_model_with_an_updated_hash_fails_the_gate_by_name(run_copy
     head = model.get_layer("predictions")
     kernel, bias = head.get_weights()
     head.set_weights([kernel + np.random.default_rng(0).normal(0, kernel.std() * 2, kernel.shape), bias])
-    tflite = int8_tflite(model, dataset_of(manifest).train.x[:64])
+    tflite = int8_tflite(model, dataset_of(run_copy, manifest).train.x[:64])
     model_bytes = tflite if worse.endswith(".tflite") else int8_onnx_from_tflite(tflite)
     atomic_write_bytes(run_copy / "export" / worse, model_bytes)
     manifest.artifact(f"export/{worse}").sha256 = sha256_file(run_copy / "export" / worse)

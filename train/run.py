@@ -67,12 +67,16 @@ def open_run(run_dir: Path) -> tuple[Manifest, keras.Model]:
     return manifest, model
 
 
-def dataset_of(manifest: Manifest, progress=None) -> Dataset:
-    """The run's training and validation images, split exactly as during training."""
+def dataset_of(run_dir: Path, manifest: Manifest, progress=None) -> Dataset:
+    """The run's training and validation images, split exactly as during training; the manifest names their
+    folder relative to the run directory (older manifests: absolute)."""
     data = manifest.data
+    root = Path(run_dir) / data["root"]
+    if not root.is_dir():
+        raise EdgeError(f"{root}: the run's training data is not there (edge.json names it relative to the run)")
     dataset = load_dataset(
-        Path(data["root"]), manifest.input_size[0], val_split=data["val_split"], seed=data["seed"], progress=progress
+        root, manifest.input_size[0], val_split=data["val_split"], seed=data["seed"], progress=progress
     )
     if dataset.labels != manifest.labels:
-        raise EdgeError(f"{data['root']}: its classes changed since training ({', '.join(dataset.labels)})")
+        raise EdgeError(f"{root}: its classes changed since training ({', '.join(dataset.labels)})")
     return dataset

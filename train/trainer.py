@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
 import time
 from functools import partial
@@ -112,7 +113,7 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
                 "fine_tune_at": fine_tune_at,
             },
             data={
-                "root": str(Path(config.data_dir).resolve()),
+                "root": _relative_to(out, config.data_dir),
                 "layout": dataset.layout,
                 "val_split": config.val_split,
                 "seed": config.seed,
@@ -120,7 +121,9 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
                 "validation": len(dataset.validation),
                 "skipped": len(dataset.skipped),
             },
-            training=config.to_json(),
+            training=config.to_json()
+            | {"data_dir": _relative_to(out, config.data_dir), "out": "."}
+            | ({"weights": _relative_to(out, config.weights)} if Path(config.weights).is_file() else {}),
         )
         accuracy = metrics["validation"]["accuracy"]
         digest = sha256_file(staging / MODEL_FILE)
@@ -283,3 +286,9 @@ def _csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def _relative_to(run: Path, path: str | os.PathLike) -> str:
+    """`path` as seen from the run directory: a manifest names no path of the machine that trained it, and the
+    run still finds its data when both move together."""
+    return os.path.relpath(Path(path).resolve(), Path(run).resolve())
