@@ -111,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(refused.status, {"error": str(refused)})
         except ImageError as error:
             self._reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+        except Exception as error:  # a bug, not the client's fault: say so, and keep serving
+            self.server.log(f"error: {type(error).__name__}: {error}")
+            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(error).__name__}: {error}"})
 
     def _top_k(self, query: str) -> int:
         values = parse_qs(query).get("top_k", ["3"])

@@ -170,3 +170,31 @@ def test_serve_never_imports_tensorflow(tiny_run):
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert '"GET /health" 200' in result.stdout
+
+
+def test_a_failure_inside_the_server_is_a_500_with_the_reason_and_it_keeps_serving():
+    """Not the client's fault (here a model that raises): a JSON 500 and a log line, then the next request."""
+    import threading
+
+    from edge.runtime.serve import Server
+
+    class FailingPool:
+        def classify(self, image, top_k):
+            raise RuntimeError("the interpreter fell over")
+
+        def health(self):
+            return {"status": "ok", "labels": ["a", "b", "c"]}
+
+    log = []
+    server = Server(("127.0.0.1", 0), FailingPool(), max_bytes=1000, log=log.append)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        failed = request(port, "POST", "/classify?top_k=1", b"bytes")
+        health = request(port, "GET", "/health")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert failed == (500, {"error": "RuntimeError: the interpreter fell over"})
+    assert health[0] == 200
+    assert "error: RuntimeError: the interpreter fell over" in log and any('" 500 ' in line for line in log)
