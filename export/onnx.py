@@ -114,28 +114,17 @@ def _activations_to_uint8(proto: onnx.ModelProto) -> None:
 
     onnxruntime's x86 kernels are built for uint8 activations with int8 weights (U8S8): int8 activations
     (TFLite's convention) cost it a conversion at every layer, 1.4x the latency of the same graph in uint8.
-    Convolution and matmul weights stay int8. The constants of elementwise ops (the input normalization's Mul
-    and Add) move to uint8 with their zero points, which lets onnxruntime fuse those ops into QLinearMul and
-    QLinearAdd: six float passes over every pixel become two (0.3 -> 0.1 ms at 224 px, 7% of the int8 model's
-    time; benchmarks/results/int8_parity.md). Each initializer has a single user
-    (`_give_each_use_its_own_initializer`).
+    Weights stay int8. Each zero point has a single user (`_give_each_use_its_own_initializer`).
     """
     initializers = {initializer.name: initializer for initializer in proto.graph.initializer}
-    consumers: dict[str, list[str]] = {}
     for node in proto.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node.op_type)
-    for node in proto.graph.node:
-        constant = node.op_type == "DequantizeLinear" and node.input[0] in initializers
-        elementwise = constant and set(consumers.get(node.output[0], ["Conv"])) <= {"Mul", "Add"}
-        is_activation = node.op_type == "QuantizeLinear" or (node.op_type == "DequantizeLinear" and not constant)
-        if not (is_activation or elementwise) or len(node.input) < 3:
-            continue
-        zero_point = initializers.get(node.input[2])
+        is_activation = node.op_type == "QuantizeLinear" or (
+            node.op_type == "DequantizeLinear" and node.input[0] not in initializers
+        )
+        zero_point = initializers.get(node.input[2]) if is_activation and len(node.input) > 2 else None
         if zero_point is not None and zero_point.data_type == TensorProto.INT8:
-            for name in [node.input[2], node.input[0]] if elementwise else [node.input[2]]:
-                values = numpy_helper.to_array(initializers[name]).astype(np.int16) + 128
-                initializers[name].CopyFrom(numpy_helper.from_array(values.astype(np.uint8), name))
+            shifted = numpy_helper.to_array(zero_point).astype(np.int16) + 128
+            zero_point.CopyFrom(numpy_helper.from_array(shifted.astype(np.uint8), zero_point.name))
 
 
 def _give_each_use_its_own_initializer(proto: onnx.ModelProto) -> None:
