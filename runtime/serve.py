@@ -209,7 +209,9 @@ def serve(
         raise EdgeError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
     bound_host, bound_port = server.server_address[:2]
     labels = pool.classifier.labels
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: a process started in the background of a script inherits SIGINT ignored, and Python then
+    # leaves it so; a server must still stop on Ctrl-C or kill -INT.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         announce(f"serving {model} ({len(labels)} labels, {'x'.join(map(str, pool.classifier.input_size))} px) "
                  f"on http://{bound_host}:{bound_port}: POST /classify, GET /health; Ctrl-C stops")  # fmt: skip
@@ -217,13 +219,14 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         server.server_close()
     return server.answered
 
 
 def _interrupt(signum, frame):
-    """SIGTERM (systemd, docker stop, kill) stops the server the way Ctrl-C does."""
+    """SIGTERM (systemd, docker stop, kill) and SIGINT (Ctrl-C) stop the server."""
     raise KeyboardInterrupt
 
 
