@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
-from edge.export.config import ExportConfig
+from edge.config import ExportConfig
 from edge.export.exporter import calibration_images
 from edge.export.qat import calibrate_ranges, quantize
 from edge.export.rounding import round_weights

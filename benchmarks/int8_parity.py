@@ -25,8 +25,8 @@ import numpy as np
 import onnxruntime
 from rich.console import Console
 
+from edge.config import ExportConfig
 from edge.export import qat
-from edge.export.config import ExportConfig
 from edge.export.exporter import calibration_images
 from edge.export.onnx import float_onnx, int8_onnx, int8_onnx_from_tflite
 from edge.export.qat import distill, with_weights_of

@@ -15,6 +15,8 @@ import typer
 from rich.table import Table
 
 from edge import __version__
+from edge.config import ExportConfig, Thresholds, TrainConfig
+from edge.options import with_options
 from edge.runtime import EdgeError
 from edge.runtime.console import make_console
 
@@ -41,67 +43,9 @@ def _training_modules(command: str):
 
 
 @app.command()
+@with_options(TrainConfig)
 def train(
-    data_dir: Annotated[Path, typer.Argument(help="DATA_DIR/<class>/*.jpg, or DATA_DIR/{train,validation}/<class>/*")],
-    model: Annotated[
-        str, typer.Option(help="Backbone: mobilenet_v2, efficientnet_lite0 (quantizes best), efficientnet_b0 ... b3.")
-    ] = "mobilenet_v2",
-    alpha: Annotated[float, typer.Option(help="MobileNetV2 width multiplier: 0.35, 0.5, 0.75, 1.0, 1.3 or 1.4.")] = 1.0,
-    image_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Square input size in pixels, 96-384 \\[default: the backbone's: 224; B1 240, B2 260, B3 300].",
-            show_default=False,
-        ),
-    ] = None,
-    weights: Annotated[
-        str, typer.Option(help="imagenet (Keras's cache or download), none, or a weights file.")
-    ] = "imagenet",
-    epochs: Annotated[int, typer.Option(help="Phase 1 epochs: frozen backbone, new head.")] = 10,
-    lr: Annotated[float, typer.Option(help="Phase 1 learning rate.")] = 1e-3,
-    fine_tune_epochs: Annotated[int, typer.Option(help="Phase 2 epochs: top of the backbone unfrozen (0: skip).")] = 10,
-    fine_tune_lr: Annotated[float, typer.Option(help="Phase 2 learning rate.")] = 1e-4,
-    fine_tune_at: Annotated[
-        str | None,
-        typer.Option(
-            help="First backbone layer unfrozen in phase 2, by name or index \\[default: the backbone's, ~top 30%].",
-            show_default=False,
-        ),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
-    val_split: Annotated[
-        float, typer.Option(help="Validation share per class when there is no validation/ folder.")
-    ] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the split, initialisation and shuffling.")] = 42,
-    dropout: Annotated[float, typer.Option(help="Dropout before the classification layer.")] = 0.2,
-    l2: Annotated[float, typer.Option(help="L2 penalty on the classification layer's weights.")] = 0.0,
-    label_smoothing: Annotated[
-        float, typer.Option(help="Share of each label spread over the other classes (0: one-hot targets).")
-    ] = 0.0,
-    schedule: Annotated[
-        str,
-        typer.Option(help="Learning rate in each phase: cosine (decays to 0), plateau (x0.2 when stuck), constant."),
-    ] = "cosine",
-    augment: Annotated[
-        bool, typer.Option(help="Random flip, rotation, zoom, shift, contrast, brightness and noise while training.")
-    ] = True,
-    flip: Annotated[
-        bool, typer.Option(help="Augmentation mirrors images left-right; --no-flip for text, hand signs, digits.")
-    ] = True,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs) on validation loss.")] = 3,
-    class_weights: Annotated[
-        str, typer.Option(help="auto: weigh each class's loss inversely to its image count (imbalanced data); none.")
-    ] = "none",
-    mixed_precision: Annotated[
-        str, typer.Option(help="float16 math with float32 weights: auto (on when a GPU is used), on, off.")
-    ] = "auto",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Run directory \\[default: runs/<timestamp>].",
-            show_default=False,
-        ),
-    ] = None,
+    config: TrainConfig,
     resume: Annotated[
         bool,
         typer.Option(
@@ -109,123 +53,36 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Fine-tune an ImageNet backbone on DATA_DIR and write a run directory (model.keras, edge.json, metrics).
+    """Fine-tune an ImageNet backbone on DATA_DIR and write a run directory (model.keras, edge.json, metrics,
+    config.yaml).
 
     Example: edge train data/flowers --alpha 0.35 --image-size 128 --out runs/flowers
+
+    Example: edge train --config runs/flowers/config.yaml --seed 1   (the same run, another seed)
     """
     training, _ = _training_modules("train")
-    config = training.TrainConfig(
-        data_dir=data_dir,
-        out=out,
-        model=model,
-        alpha=alpha,
-        image_size=image_size,
-        weights=weights,
-        epochs=epochs,
-        lr=lr,
-        fine_tune_epochs=fine_tune_epochs,
-        fine_tune_lr=fine_tune_lr,
-        fine_tune_at=fine_tune_at,
-        batch_size=batch_size,
-        val_split=val_split,
-        seed=seed,
-        dropout=dropout,
-        augment=augment,
-        flip=flip,
-        patience=patience,
-        class_weights=class_weights,
-        l2=l2,
-        label_smoothing=label_smoothing,
-        schedule=schedule,
-        mixed_precision=mixed_precision,
-    )
     training.train(config, resume=resume)
 
 
 @app.command()
-def export(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory made by edge train, e.g. runs/latest.")],
-    int8: Annotated[
-        bool,
-        typer.Option(
-            "--int8",
-            help="Also write int8 TFLite and ONNX models: weights rounded on data, activation ranges calibrated, "
-            "then quantization-aware training unless they already agree with Keras on at least 0.985.",
-        ),
-    ] = False,
-    ptq: Annotated[
-        bool,
-        typer.Option(
-            "--ptq",
-            help="Make the int8 models by the converter's post-training quantization only (implies --int8): for a "
-            "model that quantization-aware training cannot quantize.",
-        ),
-    ] = False,
-    round_on_data: Annotated[
-        bool,
-        typer.Option(
-            help="Round each int8 weight up or down to reproduce its layer's float output on the calibration images, "
-            "instead of to nearest: about half of the int8 error.",
-        ),
-    ] = True,
-    qat_always: Annotated[
-        bool,
-        typer.Option(
-            help="Run quantization-aware training even when the calibrated int8 models already agree with Keras "
-            "on at least 0.985 of the validation images (by default it is skipped then).",
-        ),
-    ] = False,
-    qat_epochs: Annotated[int, typer.Option(help="Quantization-aware training epochs.")] = 4,
-    qat_lr: Annotated[float, typer.Option(help="Quantization-aware training learning rate (cosine decay).")] = 2e-5,
-    qat_temperature: Annotated[
-        float, typer.Option(help="Distillation temperature of quantization-aware training (1: match probabilities).")
-    ] = 4.0,
-    calibration_images: Annotated[int, typer.Option(help="Training images used to calibrate int8 ranges.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Images per quantization-aware training step.")] = 32,
-    onnx_int8: Annotated[
-        str,
-        typer.Option(help="int8 ONNX: tf2onnx of the int8 TFLite, or onnxruntime's static quantization (agrees less)."),
-    ] = "tf2onnx",
-    parity_gate: Annotated[
-        bool, typer.Option(help="Exit 1 when an artifact breaches the default parity thresholds (see edge parity).")
-    ] = True,
-    keep_float: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Layers the int8 models leave in float (repeat, or comma-separated), as edge parity names them; "
-            "auto: while int8 breaches the gate, the layer adding the most error (up to 3). Recorded in edge.json.",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
+@with_options(ExportConfig)
+def export(config: ExportConfig) -> None:
     """Convert a run to TFLite and ONNX (float32; int8 with --int8) and gate on parity with Keras.
 
     Every artifact is measured on the validation split through the runtime and recorded in edge.json; the
-    export exits 1 when one breaches the default parity thresholds (see edge parity).
+    export exits 1 when one breaches the default parity thresholds (see edge parity). The options used go to
+    export/config.yaml.
 
     Example: edge export runs/latest --int8
     """
     _, exporting = _training_modules("export")
-    config = exporting.ExportConfig(
-        run_dir=run_dir,
-        int8=int8,
-        ptq=ptq,
-        qat_epochs=qat_epochs,
-        qat_lr=qat_lr,
-        qat_temperature=qat_temperature,
-        round_on_data=round_on_data,
-        qat_always=qat_always,
-        calibration_images=calibration_images,
-        batch_size=batch_size,
-        onnx_int8=onnx_int8,
-        parity_gate=parity_gate,
-        keep_float=tuple(keep_float or ()),
-    )
     exporting.export(config)
 
 
 @app.command()
+@with_options(Thresholds)
 def parity(
+    thresholds: Thresholds,
     run_dir: Annotated[Path, typer.Argument(help="An exported run directory, e.g. runs/latest.")],
     data: Annotated[
         Path | None,
@@ -234,10 +91,6 @@ def parity(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
-    max_prob_diff: Annotated[float, typer.Option(help="Float artifacts: largest |Δ probability| vs Keras.")] = 1e-4,
-    min_float_agreement: Annotated[float, typer.Option(help="Float artifacts: share of Keras's top-1 kept.")] = 1.0,
-    max_drop: Annotated[float, typer.Option(help="int8 artifacts: largest accuracy drop vs Keras, in points.")] = 0.5,
-    min_agreement: Annotated[float, typer.Option(help="int8 artifacts: share of Keras's top-1 kept.")] = 0.98,
 ) -> None:
     """Measure every artifact of a run against its Keras model; exit 1 on a breach.
 
@@ -247,7 +100,6 @@ def parity(
     Example: edge parity runs/latest --data data/test
     """
     _, exporting = _training_modules("parity")
-    thresholds = exporting.Thresholds(max_prob_diff, min_float_agreement, max_drop, min_agreement)
     report = exporting.run_parity(run_dir, data, thresholds)
     if as_json:
         print(json.dumps(report, indent=2))
@@ -454,7 +306,8 @@ def main() -> None:
     except typer.TyperException as error:  # a bad flag or argument, as typer (and its click) report it
         context = getattr(error, "ctx", None)
         command = context.command_path if context else "edge"
-        print(f"{command}: {error} (see {command} --help)", file=sys.stderr)
+        message = error.format_message() if hasattr(error, "format_message") else error  # names the option
+        print(f"{command}: {message} (see {command} --help)", file=sys.stderr)
         code = getattr(error, "exit_code", EXIT_USAGE)
     except EdgeError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -33,7 +33,7 @@ def run_demo(out: Path, weights: str = "imagenet") -> None:
     console.print(f"generated {images_per_class} photo-like images per class of {', '.join(SHAPES)} in {data}")
     if scratch:  # a small MobileNetV2, which learns them in minutes; no early stop on a noisy start
         config = TrainConfig(data, out=out / "run", alpha=0.35, image_size=96, weights=weights, epochs=40,
-                             fine_tune_epochs=20, schedule="cosine", patience=60)  # fmt: skip
+                             fine_tune_epochs=20, patience=60)  # fmt: skip
     else:  # EfficientNet-Lite0: its ImageNet weights come with edge's train extra, so a fresh machine offline has them
         config = TrainConfig(data, out=out / "run", model="efficientnet_lite0", image_size=128, weights=weights,
                              epochs=8, fine_tune_epochs=4)  # fmt: skip

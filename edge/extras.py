@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from edge.runtime import EdgeError
 
 TRAIN_EXTRA_HINT = "{what} needs TensorFlow: install the training extra, e.g. pip install 'edge[train]'"
-TRAINING_PACKAGES = {"tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx"}
+TRAINING_PACKAGES = {"tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "yaml"}
 
 
 @contextmanager

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from edge.config import MAX_AUTO_FLOAT_LAYERS, SKIP_QAT_MARGIN, ExportConfig, Thresholds
+from edge.options import CONFIG_FILE, save_config
 from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, sha256_file
@@ -21,9 +23,8 @@ from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import MODEL_FILE, dataset_of, open_run
 
-from .config import MAX_AUTO_FLOAT_LAYERS, SKIP_QAT_MARGIN, ExportConfig
 from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite, with_properties
-from .parity import Reference, Thresholds, breach_summary, check_parity, print_parity, worst_layers
+from .parity import Reference, breach_summary, check_parity, print_parity, worst_layers
 from .qat import calibrated, distill, feeding_groups, fused_group, with_weights_of
 from .rounding import round_weights
 from .tflite import float_tflite, int8_tflite
@@ -70,6 +71,7 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
             Int8Export(config, model, dataset.train.x, calibration, augment, seed, float_model_onnx, staging,
                        float_layers).run()  # fmt: skip
         staging.commit(manifest)
+    save_config(config, run_dir / EXPORT_DIR / CONFIG_FILE)
 
     report = check_parity(run_dir, reference, Thresholds(), "the validation split", staging.measured)
     print_parity(console, report)

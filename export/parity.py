@@ -14,6 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from edge.config import Thresholds
 from edge.runtime import Classifier, Manifest
 from edge.runtime.files import atomic_write_text
 from edge.train.data import ImageSet, load_labelled
@@ -24,34 +25,6 @@ from .layer_error import layer_errors
 
 PARITY_FILE = "export/parity.json"
 LAYER_ERROR_IMAGES = 16  #: validation images run layer by layer (without XNNPACK) when an int8 TFLite model breaches
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What an artifact must reach, against the Keras model, to pass the gate."""
-
-    max_prob_diff: float = 1e-4  #: float artifacts: largest |Δ probability| on any image and class
-    min_float_agreement: float = 1.0  #: float artifacts: share of images with the Keras model's top-1
-    max_drop: float = 0.5  #: int8 artifacts: accuracy drop in points
-    min_agreement: float = 0.98  #: int8 artifacts: share of images with the Keras model's top-1
-
-    def breaches(self, precision: str, metrics: dict) -> list[str]:
-        """Plain-language failures of one artifact; empty when it passes."""
-        if precision == "int8":
-            checks = [
-                (-metrics["accuracy_delta"] * 100 > self.max_drop,
-                 f"accuracy drop {-metrics['accuracy_delta'] * 100:.2f} pt > {self.max_drop:g}"),
-                (metrics["agreement"] < self.min_agreement,
-                 f"agreement {metrics['agreement']:.4f} < {self.min_agreement:g}"),
-            ]  # fmt: skip
-        else:
-            checks = [
-                (metrics["max_prob_diff"] > self.max_prob_diff,
-                 f"max |Δp| {metrics['max_prob_diff']:.1e} > {self.max_prob_diff:g}"),
-                (metrics["agreement"] < self.min_float_agreement,
-                 f"agreement {metrics['agreement']:.4f} < {self.min_float_agreement:g}"),
-            ]  # fmt: skip
-        return [message for failed, message in checks if failed]
 
 
 @dataclass

@@ -15,11 +15,11 @@ from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.d
     Default8BitConvQuantizeConfig,
 )
 
+from edge.config import ExportConfig
 from edge.runtime import EdgeError
 from edge.train.legacy_keras import keras, tf
 from edge.train.progress import keras_verbosity
 
-from .config import ExportConfig
 from .rounding import round_weights
 
 quantization = tfmot.quantization.keras

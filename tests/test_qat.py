@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from edge.export.config import ExportConfig
+from edge.config import ExportConfig
 from edge.export.qat import calibrate_ranges, calibrated, distill, feeding_groups, fused_group, quantize
 from edge.export.rounding import round_weights
 from edge.runtime import EdgeError

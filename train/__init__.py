@@ -12,7 +12,7 @@ def __getattr__(name: str):
 
         return train
     if name == "TrainConfig":
-        from .config import TrainConfig
+        from edge.config import TrainConfig
 
         return TrainConfig
     raise AttributeError(f"module 'edge.train' has no attribute {name!r}")

@@ -7,7 +7,6 @@ import contextlib
 import csv
 import io
 import json
-import os
 import shutil
 import time
 from functools import partial
@@ -16,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from edge.config import TrainConfig
+from edge.options import CONFIG_FILE, relative_path, save_config
 from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
 from edge.runtime.files import atomic_write_bytes, atomic_write_text, sha256_file
@@ -25,7 +26,6 @@ from edge.runtime.preprocess import RESIZE_POLICY
 from .augment import augmentation, with_augmentation
 from .backbones import get_backbone
 from .checkpoints import Checkpoints
-from .config import TrainConfig
 from .data import Dataset, balanced_class_weights, load_dataset
 from .devices import distribution, float32_copy, mixed_precision, precision_policy
 from .features import AUGMENTED_COPIES, feature_extractor, head_model, training_features
@@ -113,7 +113,7 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
                 "fine_tune_at": fine_tune_at,
             },
             data={
-                "root": _relative_to(out, config.data_dir),
+                "root": relative_path(out, config.data_dir),
                 "layout": dataset.layout,
                 "val_split": config.val_split,
                 "seed": config.seed,
@@ -122,13 +122,14 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
                 "skipped": len(dataset.skipped),
             },
             training=config.to_json()
-            | {"data_dir": _relative_to(out, config.data_dir), "out": "."}
-            | ({"weights": _relative_to(out, config.weights)} if Path(config.weights).is_file() else {}),
+            | {"data_dir": relative_path(out, config.data_dir), "out": "."}
+            | ({"weights": relative_path(out, config.weights)} if Path(config.weights).is_file() else {}),
         )
         accuracy = metrics["validation"]["accuracy"]
         digest = sha256_file(staging / MODEL_FILE)
         manifest.record(Artifact(MODEL_FILE, "keras", "float32", "trained", digest, {"accuracy": accuracy}))
         manifest.save(staging / MANIFEST_NAME)
+        save_config(config, staging / CONFIG_FILE)  # edge train --config run/config.yaml repeats the run
         atomic_write_text(staging / LABELS_FILE, "".join(f"{label}\n" for label in dataset.labels))
         atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         atomic_write_text(staging / "history.csv", _csv(history))
@@ -286,9 +287,3 @@ def _csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def _relative_to(run: Path, path: str | os.PathLike) -> str:
-    """`path` as seen from the run directory: a manifest names no path of the machine that trained it, and the
-    run still finds its data when both move together."""
-    return os.path.relpath(Path(path).resolve(), Path(run).resolve())
