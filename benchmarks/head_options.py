@@ -19,10 +19,10 @@ from pathlib import Path
 from rich.console import Console
 
 from edge.config import TrainConfig
+from edge.runtime.datasets import load_dataset
 from edge.train.augment import augmentation
 from edge.train.backbones import get_backbone
 from edge.train.checkpoints import Checkpoints
-from edge.train.data import load_dataset
 from edge.train.features import feature_extractor, head_model, training_features
 from edge.train.legacy_keras import keras
 from edge.train.model import build_classifier, freeze_backbone

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from phase1 import keras_recipe
 
+from edge.runtime.datasets import load_dataset
 from edge.runtime.metrics import classification_report
-from edge.train.data import load_dataset
 from edge.train.legacy_keras import keras
 from edge.train.run import open_run
 

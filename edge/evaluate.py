@@ -9,12 +9,12 @@ import numpy as np
 from rich.table import Table
 
 from edge.extras import training_extra
+from edge.report import confusion_png, per_class_table
 from edge.runtime import Classifier, EdgeError
 from edge.runtime.console import make_console
+from edge.runtime.datasets import load_labelled
 from edge.runtime.files import atomic_write_bytes
 from edge.runtime.metrics import classification_report
-from edge.train.data import load_labelled
-from edge.train.report import confusion_png, per_class_table
 
 
 def run_eval(model: Path, data_dir: Path, *, as_json: bool, plot: Path | None, threads: int | None) -> None:

@@ -16,9 +16,9 @@ from edge.config import MAX_AUTO_FLOAT_LAYERS, SKIP_QAT_MARGIN, ExportConfig, Th
 from edge.options import CONFIG_FILE, save_config
 from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
+from edge.runtime.datasets import Dataset
 from edge.runtime.files import atomic_write_bytes, sha256_file
 from edge.train.augment import augmentation
-from edge.train.data import Dataset
 from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
 from edge.train.run import MODEL_FILE, dataset_of, open_run

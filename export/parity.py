@@ -16,8 +16,8 @@ from rich.table import Table
 
 from edge.config import Thresholds
 from edge.runtime import Classifier, Manifest
+from edge.runtime.datasets import ImageSet, load_labelled
 from edge.runtime.files import atomic_write_text
-from edge.train.data import ImageSet, load_labelled
 from edge.train.legacy_keras import keras
 from edge.train.run import MODEL_FILE, dataset_of, open_run
 

@@ -73,8 +73,8 @@ def float_model_and_images(tmp_path_factory):
     """MobileNetV2 alpha 0.35 at 96 px with the real ImageNet weights and a head trained on a few shapes: a
     real backbone for the quantization tests, confident enough that int8 differences show."""
     from edge.demo import make_shapes
+    from edge.runtime.datasets import load_dataset
     from edge.train.backbones import get_backbone
-    from edge.train.data import load_dataset
     from edge.train.legacy_keras import keras
     from edge.train.model import build_classifier, freeze_backbone
     from edge.train.weights import Weights

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from edge.runtime import Classifier, Manifest
-from edge.train.data import load_dataset
+from edge.runtime.datasets import load_dataset
 
 from .helpers import run_edge
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from edge.runtime import load_image
-from edge.train.data import DatasetError, load_dataset, stratified_split
+from edge.runtime.datasets import DatasetError, load_dataset, stratified_split
 
 
 def write_images(folder, count, colour=(200, 30, 30), size=(40, 30)):
@@ -94,7 +94,7 @@ def test_missing_data_directory(tmp_path):
 
 
 def test_auto_class_weights_follow_the_counts():
-    from edge.train.data import balanced_class_weights
+    from edge.runtime.datasets import balanced_class_weights
 
     y = np.repeat([0, 1, 2], [10, 30, 60])
     weights = balanced_class_weights(y, 4)  # class 3 has no images

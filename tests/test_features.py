@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge.runtime.datasets import load_dataset
 from edge.train.augment import augmentation
 from edge.train.backbones import get_backbone
-from edge.train.data import load_dataset
 from edge.train.features import AUGMENTED_COPIES, feature_extractor, head_model, training_features
 from edge.train.legacy_keras import keras
 from edge.train.model import build_classifier, freeze_backbone

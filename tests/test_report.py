@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 from rich.console import Console
 
+from edge.report import confusion_png, curves_png, print_summary
+from edge.runtime.datasets import Skipped
 from edge.runtime.metrics import classification_report
-from edge.train.data import Skipped
-from edge.train.report import confusion_png, curves_png, print_summary
 
 LABELS = ["cat", "dog", "fox"]
 

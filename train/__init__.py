@@ -1,6 +1,7 @@
-"""edge.train: datasets, backbone registry, model building, two-phase transfer learning.
+"""edge.train: what needs TensorFlow to train: backbone registry, model building, two-phase transfer learning.
 
-TensorFlow is imported only when training is asked for, so that the dataset tools work without it.
+TensorFlow is imported only when training is asked for: `edge.train.TrainConfig` (declared in edge.config) reads
+without it. The labelled folders it trains on are edge.runtime.datasets, which the device reads too.
 """
 
 __all__ = ["TrainConfig", "train"]

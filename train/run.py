@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 from edge.runtime import MANIFEST_NAME, EdgeError, Manifest
+from edge.runtime.datasets import Dataset, load_dataset
 
-from .data import Dataset, load_dataset
 from .legacy_keras import keras
 
 MODEL_FILE = "model.keras"

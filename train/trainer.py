@@ -17,8 +17,10 @@ from rich.console import Console
 
 from edge.config import TrainConfig
 from edge.options import CONFIG_FILE, relative_path, save_config
+from edge.report import confusion_png, curves_png, print_summary
 from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
+from edge.runtime.datasets import Dataset, balanced_class_weights, load_dataset
 from edge.runtime.files import atomic_write_bytes, atomic_write_text, sha256_file
 from edge.runtime.metrics import classification_report
 from edge.runtime.preprocess import RESIZE_POLICY
@@ -26,7 +28,6 @@ from edge.runtime.preprocess import RESIZE_POLICY
 from .augment import augmentation, with_augmentation
 from .backbones import get_backbone
 from .checkpoints import Checkpoints
-from .data import Dataset, balanced_class_weights, load_dataset
 from .devices import distribution, float32_copy, mixed_precision, precision_policy
 from .features import AUGMENTED_COPIES, feature_extractor, head_model, training_features
 from .legacy_keras import keras, tf
@@ -39,7 +40,6 @@ from .model import (
     unfreeze_top,
 )
 from .progress import keras_verbosity, progress_bar
-from .report import confusion_png, curves_png, print_summary
 from .run import LABELS_FILE, MODEL_FILE, point_latest, staged_directory
 from .weights import Weights, resolve_weights
 

@@ -1,4 +1,6 @@
-"""Datasets: find the labelled images, prepare them once with the runtime's `load_image`, split them.
+"""Labelled folders: find the images, prepare them once with the runtime's `load_image`, split them.
+
+In the runtime (no TensorFlow) because the device reads labelled folders too: `edge eval` and `edge bench --data`.
 
 Inputs are decoded and resized by `edge.runtime.load_image` (the preprocessing contract) and cached as uint8
 arrays, keyed by the files' names, sizes and modification times, so a second run on the same folder starts
