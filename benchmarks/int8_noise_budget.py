@@ -27,7 +27,8 @@ from edge.config import ExportConfig
 from edge.export.exporter import calibration_images
 from edge.export.qat import calibrate_ranges, quantize
 from edge.export.rounding import round_weights
-from edge.train.run import dataset_of, open_run
+from edge.runtime.run_dir import RunDir
+from edge.train.run import open_run
 
 GROUPS: dict[str, Callable[[str], bool]] = {
     "all quantized": lambda name: False,
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--rounded", action="store_true", help="weights rounded on data first (edge export --ptq)")
     args = parser.parse_args()
     manifest, model = open_run(args.run)
-    dataset = dataset_of(args.run, manifest)
+    dataset = RunDir(args.run).dataset(manifest)
     images = dataset.validation.x
     calibration = calibration_images(dataset, manifest.data.get("seed", 0), ExportConfig.calibration_images)
     reference = np.log(np.maximum(model.predict(images, batch_size=32, verbose=0), 1e-30))

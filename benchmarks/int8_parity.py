@@ -33,9 +33,10 @@ from edge.export.qat import distill, with_weights_of
 from edge.export.rounding import round_weights
 from edge.export.tflite import int8_tflite
 from edge.runtime.backends import LiteRTBackend
+from edge.runtime.run_dir import RunDir
 from edge.train.augment import augmentation
 from edge.train.legacy_keras import keras
-from edge.train.run import dataset_of, open_run
+from edge.train.run import open_run
 
 EdgeScheme, TfmotScheme = qat.QuantizeScheme, qat.quantization.default_8bit.Default8BitQuantizeScheme
 
@@ -87,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     manifest, model = open_run(args.run)
     seed = manifest.data.get("seed", 0)
-    dataset = dataset_of(args.run, manifest)
+    dataset = RunDir(args.run).dataset(manifest)
     images, labels = dataset.validation.x, dataset.validation.y
     calibration = calibration_images(dataset, seed, ExportConfig.calibration_images)
     reference = model.predict(images, batch_size=32, verbose=0)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from edge.runtime import Classifier
 from edge.runtime.console import make_console
+from edge.runtime.run_dir import RunDir
 
 SHAPES = ("circle", "square", "triangle", "star")
 MARKER = ".edge-demo"  #: marks a folder the demo made, so that a re-run may replace it and nothing else
@@ -42,7 +43,7 @@ def run_demo(out: Path, weights: str = "imagenet") -> None:
         console.print("[yellow]trained from scratch: exporting without the parity gate (its verdict is below)[/yellow]")
     report = export(ExportConfig(run, int8=True, parity_gate=not scratch), console)
 
-    exported = [row for row in report["rows"] if row["artifact"] != "model.keras"]
+    exported = [row for row in report["rows"] if row["artifact"] != RunDir.MODEL]
     classifiers = [Classifier(run / row["artifact"]) for row in exported]
     table = Table("sample", *(Path(row["artifact"]).name for row in exported), box=None, pad_edge=False)
     for path in sorted(samples.rglob("*.jpg")):

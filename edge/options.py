@@ -22,8 +22,6 @@ from edge.extras import training_extra
 from edge.runtime import EdgeError
 from edge.runtime.files import atomic_write_text
 
-CONFIG_FILE = "config.yaml"
-
 
 def option(default: Any = dataclasses.MISSING, help: str = "", **cli: Any) -> Any:  # noqa: A002 - typer's word
     """A config field that is also a command-line option.

@@ -13,15 +13,16 @@ import numpy as np
 from rich.console import Console
 
 from edge.config import MAX_AUTO_FLOAT_LAYERS, SKIP_QAT_MARGIN, ExportConfig, Thresholds
-from edge.options import CONFIG_FILE, save_config
-from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
+from edge.options import save_config
+from edge.runtime import Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
 from edge.runtime.datasets import Dataset
 from edge.runtime.files import atomic_write_bytes, sha256_file
+from edge.runtime.run_dir import RunDir
 from edge.train.augment import augmentation
 from edge.train.legacy_keras import keras
 from edge.train.progress import progress_bar
-from edge.train.run import MODEL_FILE, dataset_of, open_run
+from edge.train.run import open_run
 
 from .onnx import float_onnx, int8_onnx, int8_onnx_from_tflite, with_properties
 from .parity import Reference, breach_summary, check_parity, print_parity, worst_layers
@@ -30,9 +31,6 @@ from .rounding import round_weights
 from .tflite import float_tflite, int8_tflite
 from .tflite_metadata import with_metadata
 
-EXPORT_DIR = "export"
-FLOAT_TFLITE, INT8_TFLITE = "model_float.tflite", "model_int8.tflite"
-FLOAT_ONNX, INT8_ONNX = "model.onnx", "model_int8.onnx"
 #: the gate that lets the calibrated int8 models skip quantization-aware training
 WITH_MARGIN = Thresholds(min_agreement=Thresholds().min_agreement + SKIP_QAT_MARGIN)
 
@@ -52,18 +50,18 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
     """Convert the run's model, measure each artifact on the validation split, record it in edge.json, and
     run the parity gate over every artifact; return the parity report."""
     console = console or make_console()
-    run_dir = config.run_dir
-    manifest, model = open_run(run_dir)
+    run = RunDir(config.run_dir)
+    manifest, model = open_run(run.root)
     float_layers = [member for name in config.keep_float if name != "auto" for member in fused_group(model, name)]
     seed = manifest.data.get("seed", 0)
     keras.utils.set_random_seed(seed)  # QAT shuffling, augmentation and dropout: a repeatable export
     with progress_bar(console, "Preparing images") as progress:
-        dataset = dataset_of(run_dir, manifest, progress)
+        dataset = run.dataset(manifest, progress)
     reference = Reference.of(model, manifest, dataset.validation)
-    properties = manifest.properties(manifest.artifact(MODEL_FILE).sha256)
-    with Staging(run_dir / EXPORT_DIR, reference, properties, console) as staging:
-        staging.stage(FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
-        float_model_onnx = staging.stage(FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
+    properties = manifest.properties(manifest.artifact(RunDir.MODEL).sha256)
+    with Staging(run, reference, properties, console) as staging:
+        staging.stage(RunDir.FLOAT_TFLITE, "float32", "float", lambda: float_tflite(model))
+        float_model_onnx = staging.stage(RunDir.FLOAT_ONNX, "float32", "float", lambda: float_onnx(model))
         if config.int8:
             training = manifest.training
             augment = augmentation(seed, training.get("flip", True)) if training.get("augment") else None
@@ -71,9 +69,9 @@ def export(config: ExportConfig, console: Console | None = None) -> dict:
             Int8Export(config, model, dataset.train.x, calibration, augment, seed, float_model_onnx, staging,
                        float_layers).run()  # fmt: skip
         staging.commit(manifest)
-    save_config(config, run_dir / EXPORT_DIR / CONFIG_FILE)
+    save_config(config, run.export_config)
 
-    report = check_parity(run_dir, reference, Thresholds(), "the validation split", staging.measured)
+    report = check_parity(run.root, reference, Thresholds(), "the validation split", staging.measured)
     print_parity(console, report)
     if not report["passed"]:
         if config.parity_gate:
@@ -87,8 +85,9 @@ class Staging:
     together, followed by the manifest, so an interrupted export leaves the previous files and manifest as they
     were."""
 
-    def __init__(self, folder: Path, reference: Reference, properties: dict[str, str], console: Console):
-        self.folder, self.reference, self.properties, self.console = folder, reference, properties, console
+    def __init__(self, run: RunDir, reference: Reference, properties: dict[str, str], console: Console):
+        self.run, self.folder = run, run.export
+        self.reference, self.properties, self.console = reference, properties, console
         self.temps: list[Path] = []
         self.artifacts: list[Artifact] = []
         self.measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
@@ -114,7 +113,7 @@ class Staging:
         atomic_write_bytes(self.temps[-1], model_bytes)
         seconds = round(time.perf_counter() - started, 1)
         self.console.print(f"{name}: measuring on {len(self.reference.images)} validation images")
-        file = f"{self.folder.name}/{name}"
+        file = self.run.exported(name)
         self.measured[file] = self.reference.measure(self.temps[-1], verify=False)
         agreement, delta = self.measured[file]["agreement"], self.measured[file]["accuracy_delta"] * 100
         self.console.print(f"{name}: agreement with Keras {agreement:.4f}, accuracy {delta:+.2f} pt")
@@ -124,7 +123,7 @@ class Staging:
         return model_bytes
 
     def temp_of(self, name: str) -> Path:
-        return self.temps[[artifact.file for artifact in self.artifacts].index(f"{self.folder.name}/{name}")]
+        return self.temps[[artifact.file for artifact in self.artifacts].index(self.run.exported(name))]
 
     def int8_breaches(self, thresholds: Thresholds) -> list[str]:
         """How the staged int8 artifacts miss `thresholds`, each breach prefixed with its file's name."""
@@ -138,13 +137,12 @@ class Staging:
             self.artifacts.pop()
 
     def commit(self, manifest: Manifest) -> None:
-        """Rename every staged artifact into the run directory (the export folder's parent), then save `manifest`."""
-        run_dir = self.folder.parent
+        """Rename every staged artifact into the run directory, then save `manifest`."""
         for temp, artifact in zip(self.temps, self.artifacts, strict=True):
-            os.replace(temp, run_dir / artifact.file)
+            os.replace(temp, self.run.root / artifact.file)
             manifest.record(artifact)
         self.temps.clear()
-        manifest.save(run_dir / MANIFEST_NAME)
+        manifest.save(self.run.manifest_file)
 
 
 @dataclass
@@ -169,7 +167,8 @@ class Int8Export:
             breaches = self.staging.int8_breaches(Thresholds())
             if not breaches:
                 break
-            layers = worst_layers(self.staging.reference, *map(self.staging.temp_of, (FLOAT_TFLITE, INT8_TFLITE)))
+            float_file, int8_file = map(self.staging.temp_of, (RunDir.FLOAT_TFLITE, RunDir.INT8_TFLITE))
+            layers = worst_layers(self.staging.reference, float_file, int8_file)
             worst = next(entry["layer"] for entry in layers if entry["layer"] not in self.float_layers)
             group = fused_group(self.model, worst)
             self.float_layers += [name for name in group + feeding_groups(self.model, group)
@@ -206,10 +205,10 @@ class Int8Export:
     def stage(self, quantized: keras.Model, method: str) -> None:
         """The int8 TFLite model of `quantized` and its int8 ONNX twin, `float_layers` left in float."""
         config, calibration, float_layers, stage = self.config, self.calibration, self.float_layers, self.staging.stage
-        tflite = stage(INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration, float_layers),
+        tflite = stage(RunDir.INT8_TFLITE, "int8", method, lambda: int8_tflite(quantized, calibration, float_layers),
                        float_layers)  # fmt: skip
         if config.onnx_int8 == "tf2onnx":
-            stage(INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite), float_layers)
+            stage(RunDir.INT8_ONNX, "int8", f"{method}+tf2onnx", lambda: int8_onnx_from_tflite(tflite), float_layers)
         else:  # from the float weights QAT tuned; with PTQ, the float model's ONNX already converted
             source = self.float_model_onnx if config.ptq else float_onnx(with_weights_of(self.model, quantized))
-            stage(INT8_ONNX, "int8", f"{method}+onnxruntime", lambda: int8_onnx(source, calibration))
+            stage(RunDir.INT8_ONNX, "int8", f"{method}+onnxruntime", lambda: int8_onnx(source, calibration))

@@ -18,12 +18,12 @@ from edge.config import Thresholds
 from edge.runtime import Classifier, Manifest
 from edge.runtime.datasets import ImageSet, load_labelled
 from edge.runtime.files import atomic_write_text
+from edge.runtime.run_dir import RunDir
 from edge.train.legacy_keras import keras
-from edge.train.run import MODEL_FILE, dataset_of, open_run
+from edge.train.run import open_run
 
 from .layer_error import layer_errors
 
-PARITY_FILE = "export/parity.json"
 LAYER_ERROR_IMAGES = 16  #: validation images run layer by layer (without XNNPACK) when an int8 TFLite model breaches
 
 
@@ -81,10 +81,10 @@ def check_parity(
     `measured` holds metrics already taken with `reference` (by file), which are not measured again.
     """
     measured = measured or {}
-    rows = [{"artifact": MODEL_FILE, "precision": "float32", "method": "trained", "n": len(reference.images),
+    rows = [{"artifact": RunDir.MODEL, "precision": "float32", "method": "trained", "n": len(reference.images),
              "accuracy": reference.accuracy, "breaches": []}]  # fmt: skip
     for artifact in reference.manifest.artifacts:
-        if artifact.file == MODEL_FILE:
+        if artifact.file == RunDir.MODEL:
             continue
         metrics = measured.get(artifact.file) or reference.measure(Path(run_dir) / artifact.file)
         rows.append({"artifact": artifact.file, "precision": artifact.precision, "method": artifact.method,
@@ -98,7 +98,7 @@ def check_parity(
         "passed": not any(row["breaches"] for row in rows),
         "rows": rows,
     }
-    atomic_write_text(Path(run_dir) / PARITY_FILE, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(RunDir(run_dir).parity, json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -165,7 +165,7 @@ def run_parity(run_dir: Path, data_dir: Path | None, thresholds: Thresholds) -> 
     """`edge parity`: the run's validation split, or every image of DATA_DIR/<class>/*, against its Keras model."""
     manifest, model = open_run(run_dir)
     if data_dir is None:
-        images, source = dataset_of(run_dir, manifest).validation, "the validation split"
+        images, source = RunDir(run_dir).dataset(manifest).validation, "the validation split"
     else:
         images, _ = load_labelled(data_dir, manifest.input_size[0], manifest.labels)
         source = str(data_dir)

@@ -15,6 +15,7 @@ from .backends import open_backend
 from .errors import ImageError, ManifestError, ModelError
 from .manifest import Manifest
 from .preprocess import ImageSource, load_image
+from .run_dir import RunDir
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -45,7 +46,8 @@ class Classifier:
         self.model_path = Path(model)
         if not self.model_path.is_file():
             raise ModelError(f"{self.model_path}: no such model file")
-        manifest = manifest or Manifest.for_model(self.model_path)
+        manifest_file = RunDir.manifest_of(self.model_path)
+        manifest = manifest or (Manifest.load(manifest_file) if manifest_file else None)
         if manifest and verify:  # before the file reaches native code
             manifest.verify(self.model_path)
         self.backend = open_backend(self.model_path, threads)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.runtime import EdgeError, ImageError, load_image
-from edge.runtime.files import atomic_write_bytes
-from edge.runtime.preprocess import IMAGE_EXTENSIONS, RESIZE_POLICY
+from .errors import EdgeError, ImageError
+from .files import atomic_write_bytes
+from .preprocess import IMAGE_EXTENSIONS, RESIZE_POLICY, load_image
 
 SPLIT_FOLDERS = ("train", "validation")
 CACHE_VERSION = 2

@@ -95,15 +95,6 @@ class Manifest:
             raise ManifestError(f"{origin}: manifest has no labels or no input size")
         return self
 
-    @classmethod
-    def for_model(cls, model: Path) -> Manifest | None:
-        """The edge.json of `model`: beside it, or in the run directory above its `export/` folder."""
-        model = Path(model)
-        for candidate in (model.parent / MANIFEST_NAME, model.parent.parent / MANIFEST_NAME):
-            if candidate.is_file():
-                return cls.load(candidate)
-        return None
-
     def save(self, path: Path) -> None:
         atomic_write_text(Path(path), json.dumps(asdict(self), indent=2) + "\n")
 

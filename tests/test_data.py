@@ -111,7 +111,7 @@ def test_the_manifest_names_no_path_of_the_training_machine_and_a_moved_run_find
     import shutil
 
     from edge.runtime import EdgeError, Manifest
-    from edge.train.run import dataset_of
+    from edge.runtime.run_dir import RunDir
 
     def strings(value):
         if isinstance(value, dict):
@@ -128,11 +128,11 @@ def test_the_manifest_names_no_path_of_the_training_machine_and_a_moved_run_find
     shutil.copytree(tiny_run.parent / "data", moved / "data")
     shutil.copytree(tiny_run, moved / "run")
     manifest = Manifest.load(moved / "run" / "edge.json")
-    original = dataset_of(tiny_run, manifest)
-    found = dataset_of(moved / "run", manifest)
+    original = RunDir(tiny_run).dataset(manifest)
+    found = RunDir(moved / "run").dataset(manifest)
     assert found.labels == original.labels and np.array_equal(found.validation.x, original.validation.x)
 
     alone = tmp_path / "alone" / "run"
     shutil.copytree(tiny_run, alone)
     with pytest.raises(EdgeError, match="the run's training data is not there"):
-        dataset_of(alone, manifest)
+        RunDir(alone).dataset(manifest)

@@ -36,10 +36,10 @@ def test_every_format_passes_the_default_gate(sign_digits_run):
 
 def test_int8_onnx_is_the_int8_tflite_model_translated(sign_digits_run):
     """Same weights and ranges: the two int8 formats give the same top-1 on (nearly) every validation image."""
-    from edge.train.run import dataset_of
+    from edge.runtime.run_dir import RunDir
 
     manifest = Manifest.load(sign_digits_run / "edge.json")
-    images = dataset_of(sign_digits_run, manifest).validation.x
+    images = RunDir(sign_digits_run).dataset(manifest).validation.x
     tflite = Classifier(sign_digits_run / "export/model_int8.tflite").probabilities_batch(images)
     onnx = Classifier(sign_digits_run / "export/model_int8.onnx").probabilities_batch(images)
     same = np.mean(tflite.argmax(1) == onnx.argmax(1))
@@ -48,10 +48,10 @@ def test_int8_onnx_is_the_int8_tflite_model_translated(sign_digits_run):
 
 
 def test_float_onnx_and_float_tflite_agree_on_every_image(sign_digits_run):
-    from edge.train.run import dataset_of
+    from edge.runtime.run_dir import RunDir
 
     manifest = Manifest.load(sign_digits_run / "edge.json")
-    images = dataset_of(sign_digits_run, manifest).validation.x
+    images = RunDir(sign_digits_run).dataset(manifest).validation.x
     tflite = Classifier(sign_digits_run / "export/model_float.tflite")
     onnx = Classifier(sign_digits_run / "export/model.onnx")
     a = np.stack([tflite.probabilities(x) for x in images])
@@ -60,10 +60,10 @@ def test_float_onnx_and_float_tflite_agree_on_every_image(sign_digits_run):
 
 
 def test_onnx_models_take_the_same_uint8_pixels_and_give_the_same_top_1(sign_digits_run):
-    from edge.train.run import dataset_of
+    from edge.runtime.run_dir import RunDir
 
     manifest = Manifest.load(sign_digits_run / "edge.json")
-    paths = dataset_of(sign_digits_run, manifest).validation.paths[::20]
+    paths = RunDir(sign_digits_run).dataset(manifest).validation.paths[::20]
     for onnx_model, tflite_model in (("model.onnx", "model_float.tflite"), ("model_int8.onnx", "model_int8.tflite")):
         onnx = Classifier(sign_digits_run / "export" / onnx_model)
         assert onnx.backend.input_dtype == np.uint8
@@ -84,15 +84,15 @@ def test_a_worse_int8_model_with_an_updated_hash_fails_the_gate_by_name(run_copy
     """A noisier head, quantized and written in one format (the other keeps the good model), breaches the gate."""
     from edge.export.onnx import int8_onnx_from_tflite
     from edge.export.tflite import int8_tflite
+    from edge.runtime.run_dir import RunDir
     from edge.train.legacy_keras import keras
-    from edge.train.run import dataset_of
 
     manifest = Manifest.load(run_copy / "edge.json")
     model = keras.models.load_model(run_copy / "model.keras")
     head = model.get_layer("predictions")
     kernel, bias = head.get_weights()
     head.set_weights([kernel + np.random.default_rng(0).normal(0, kernel.std() * 2, kernel.shape), bias])
-    tflite = int8_tflite(model, dataset_of(run_copy, manifest).train.x[:64])
+    tflite = int8_tflite(model, RunDir(run_copy).dataset(manifest).train.x[:64])
     model_bytes = tflite if worse.endswith(".tflite") else int8_onnx_from_tflite(tflite)
     atomic_write_bytes(run_copy / "export" / worse, model_bytes)
     manifest.artifact(f"export/{worse}").sha256 = sha256_file(run_copy / "export" / worse)

@@ -17,13 +17,12 @@ from edge.runtime.files import atomic_write_text
 
 from .legacy_keras import keras
 
-CHECKPOINTS = "checkpoints"
 CONFIG_FILE = "config.json"
 
 
 class Checkpoints:
-    def __init__(self, staging: Path):
-        self.root = Path(staging) / CHECKPOINTS
+    def __init__(self, root: Path):
+        self.root = Path(root)
         self.root.mkdir(exist_ok=True)
 
     def match_config(self, config: dict, resume: bool) -> None:

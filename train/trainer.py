@@ -16,14 +16,15 @@ import numpy as np
 from rich.console import Console
 
 from edge.config import TrainConfig
-from edge.options import CONFIG_FILE, relative_path, save_config
+from edge.options import relative_path, save_config
 from edge.report import confusion_png, curves_png, print_summary
-from edge.runtime import MANIFEST_NAME, Artifact, EdgeError, Manifest
+from edge.runtime import Artifact, EdgeError, Manifest
 from edge.runtime.console import make_console
 from edge.runtime.datasets import Dataset, balanced_class_weights, load_dataset
 from edge.runtime.files import atomic_write_bytes, atomic_write_text, sha256_file
 from edge.runtime.metrics import classification_report
 from edge.runtime.preprocess import RESIZE_POLICY
+from edge.runtime.run_dir import RunDir
 
 from .augment import augmentation, with_augmentation
 from .backbones import get_backbone
@@ -40,7 +41,6 @@ from .model import (
     unfreeze_top,
 )
 from .progress import keras_verbosity, progress_bar
-from .run import LABELS_FILE, MODEL_FILE, point_latest, staged_directory
 from .weights import Weights, resolve_weights
 
 
@@ -57,8 +57,8 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
         raise EdgeError("--resume needs --out: the run directory the interrupted run was writing")
     out = config.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     mixed = mixed_precision(config.mixed_precision)
-    with staged_directory(out, resume=resume) as staging, _resume_hint(console, out):
-        checkpoints = Checkpoints(staging)
+    with RunDir(out).staged(resume=resume) as staging, _resume_hint(console, out):
+        checkpoints = Checkpoints(staging.checkpoints)
         checkpoints.match_config(config.to_json(), resume)
         with progress_bar(console, "Preparing images") as progress:
             dataset = load_dataset(
@@ -101,7 +101,7 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
             "skipped": [vars(entry) for entry in dataset.skipped],
         }
         shutil.rmtree(checkpoints.root)
-        model.save(staging / MODEL_FILE)
+        model.save(staging.model)
         manifest = Manifest(
             labels=dataset.labels,
             input={"height": config.image_size, "width": config.image_size, "channels": 3, "dtype": "uint8"}
@@ -126,17 +126,17 @@ def train(config: TrainConfig, console: Console | None = None, resume: bool = Fa
             | ({"weights": relative_path(out, config.weights)} if Path(config.weights).is_file() else {}),
         )
         accuracy = metrics["validation"]["accuracy"]
-        digest = sha256_file(staging / MODEL_FILE)
-        manifest.record(Artifact(MODEL_FILE, "keras", "float32", "trained", digest, {"accuracy": accuracy}))
-        manifest.save(staging / MANIFEST_NAME)
-        save_config(config, staging / CONFIG_FILE)  # edge train --config run/config.yaml repeats the run
-        atomic_write_text(staging / LABELS_FILE, "".join(f"{label}\n" for label in dataset.labels))
-        atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        atomic_write_text(staging / "history.csv", _csv(history))
-        atomic_write_bytes(staging / "curves.png", curves_png(history))
-        atomic_write_bytes(staging / "confusion_matrix.png", confusion_png(metrics["validation"], dataset.labels,
+        digest = sha256_file(staging.model)
+        manifest.record(Artifact(RunDir.MODEL, "keras", "float32", "trained", digest, {"accuracy": accuracy}))
+        manifest.save(staging.manifest_file)
+        save_config(config, staging.config)  # edge train --config run/config.yaml repeats the run
+        atomic_write_text(staging.labels, "".join(f"{label}\n" for label in dataset.labels))
+        atomic_write_text(staging.metrics, json.dumps(metrics, indent=2) + "\n")
+        atomic_write_text(staging.history, _csv(history))
+        atomic_write_bytes(staging.curves, curves_png(history))
+        atomic_write_bytes(staging.confusion, confusion_png(metrics["validation"], dataset.labels,
                                                                             "validation"))  # fmt: skip
-    point_latest(out)
+    RunDir(out).point_latest()
     print_summary(console, metrics["validation"], dataset.labels, dataset.skipped, metrics["train_seconds"])
     console.print(f"validation accuracy {accuracy:.4f} on {len(dataset.validation)} images; run written to {out}")
     return out
