@@ -8,8 +8,8 @@ data as `edge export --ptq` does. For each group switched back to float, on the 
 deviation of the change in each image's top-1 - top-2 logit margin (what decides whether an answer flips), and
 the flips. A group whose removal takes most of the error away is where to look.
 
-Switching a quantizer off patches tfmot's private `quant_ops._FakeQuantWithMinMaxVars`: fine for a measurement,
-never for edge itself.
+Switching a quantizer off patches a private function of tfmot (edge.train.compat's `quantizers_off`): fine for
+a measurement, never for an export.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
 from edge.config import ExportConfig
 from edge.export.exporter import calibration_images
 from edge.export.qat import calibrate_ranges, quantize
 from edge.export.rounding import round_weights
 from edge.runtime.run_dir import RunDir
+from edge.train.compat import quantizers_off
 from edge.train.run import open_run
 
 GROUPS: dict[str, Callable[[str], bool]] = {
@@ -63,19 +63,11 @@ def main() -> None:
     quantized = quantize(round_weights(model, calibration, 32) if args.rounded else model)
     calibrate_ranges(quantized, calibration, 32)
 
-    fake_quant = quant_ops._FakeQuantWithMinMaxVars
     for group, in_float in GROUPS.items():
-
-        def selective(inputs, min_var, max_var, *rest, in_float=in_float, **options):
-            return inputs if in_float(min_var.name) else fake_quant(inputs, min_var, max_var, *rest, **options)
-
-        quant_ops._FakeQuantWithMinMaxVars = selective
-        try:  # eager batches: the patched function runs on every call instead of once into a traced graph
+        with quantizers_off(in_float):  # eager batches: the patch runs on every call instead of once into a graph
             batches = [
                 quantized(images[i : i + 32].astype(np.float32), training=False) for i in range(0, len(images), 32)
             ]
-        finally:
-            quant_ops._FakeQuantWithMinMaxVars = fake_quant
         logits = np.log(np.maximum(np.concatenate(batches), 1e-30))
         change = logits[rows, top] - logits[rows, second] - margins
         flips = int(np.sum(logits.argmax(axis=1) != top))

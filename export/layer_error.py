@@ -10,6 +10,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edge.runtime.backends import dequantize, to_input
+from edge.train.compat import ops_details
 
 
 def layer_errors(float_model: Path, int8_model: Path, images: np.ndarray) -> list[tuple[str, float]]:
@@ -52,7 +53,7 @@ def _layer_outputs(path: Path, images: np.ndarray) -> dict[str, tuple[np.ndarray
     producer: dict[int, str] = {}
     feeds: dict[str, set[str]] = defaultdict(set)
     last_output: dict[str, int] = {}
-    for op in interpreter._get_ops_details():  # the only way to the graph; also what tests/test_end_to_end reads
+    for op in ops_details(interpreter):
         layer = _layer_name(tensors[op["outputs"][0]]["name"])
         sources = {producer[index] for index in op["inputs"] if index in producer}
         if layer is None:  # a (DE)QUANTIZE around a float layer: what it passes on comes from its source

@@ -3,20 +3,15 @@ rounded on data."""
 
 from __future__ import annotations
 
-import contextlib
-import re
 from collections.abc import Collection
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
 from rich.console import Console
-from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit.default_8bit_quantize_registry import (
-    Default8BitConvQuantizeConfig,
-)
 
 from edge.config import ExportConfig
 from edge.runtime import EdgeError
+from edge.train.compat import Default8BitConvQuantizeConfig, moving_average_decay, range_variables, unsupported_layer
 from edge.train.legacy_keras import keras, tf
 from edge.train.progress import keras_verbosity
 
@@ -230,10 +225,9 @@ def quantize(model: keras.Model, float_layers: Collection[str] = ()) -> keras.Mo
         try:
             quantized = quantization.quantize_apply(annotated, QuantizeScheme())
         except RuntimeError as error:
-            unsupported = re.search(r"Layer (\S+):<class '[\w.]*\.(\w+)'> is not supported", str(error))
-            if unsupported is None:
+            if (unsupported := unsupported_layer(error)) is None:
                 raise
-            layer, kind = unsupported.groups()
+            layer, kind = unsupported
             raise EdgeError(
                 f"quantization-aware training cannot quantize layer {layer} ({kind}) of {model.name}: "
                 "export with --ptq (post-training int8) instead, or train efficientnet_lite0 or mobilenet_v2"
@@ -287,11 +281,11 @@ def pin_input_range(quantized: keras.Model) -> None:
     for layer in quantized.layers:
         if isinstance(layer, quantization.QuantizeWrapperV2):
             continue
-        for weight in layer.non_trainable_weights:
-            if weight.name.endswith("_min:0"):
-                weight.assign(PIXEL_RANGE[0])
-            elif weight.name.endswith("_max:0"):
-                weight.assign(PIXEL_RANGE[1])
+        lower, upper = range_variables(layer)
+        for variable in lower:
+            variable.assign(PIXEL_RANGE[0])
+        for variable in upper:
+            variable.assign(PIXEL_RANGE[1])
 
 
 def calibrate_ranges(quantized: keras.Model, images: np.ndarray, batch_size: int) -> None:
@@ -301,24 +295,6 @@ def calibrate_ranges(quantized: keras.Model, images: np.ndarray, batch_size: int
     of 0.999, so a short fine-tuning (a few hundred steps) never forgets that start and the int8 model loses
     accuracy. Averaging real ranges first makes QAT start where post-training quantization would.
     """
-    decay = 0.0
-    original = quant_ops.MovingAvgQuantize
-
-    def averaging(*args, **kwargs):
-        kwargs["ema_decay"] = decay
-        return original(*args, **kwargs)
-
-    with _replaced(quant_ops, "MovingAvgQuantize", averaging):
-        for step, start in enumerate(range(0, len(images), batch_size)):
-            decay = step / (step + 1)  # running mean of the batch ranges
+    for step, start in enumerate(range(0, len(images), batch_size)):
+        with moving_average_decay(step / (step + 1)):  # the running mean of the batch ranges
             quantized(images[start : start + batch_size].astype(np.float32), training=True)
-
-
-@contextlib.contextmanager
-def _replaced(module, name: str, value):
-    original = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)

@@ -8,12 +8,10 @@ from collections.abc import Collection
 
 import flatbuffers
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.python import util as converter_util
-from tensorflow.lite.tools import flatbuffer_utils
 
 from edge.runtime import EdgeError
 from edge.runtime.native_stderr import native_stderr_without
+from edge.train.compat import flatbuffer_utils, modify_model_io_type, tflite_schema
 from edge.train.legacy_keras import keras, tf
 from edge.train.tflite import float_tflite, tflite_converter
 
@@ -74,7 +72,7 @@ def _with_float_ops(converter: tf.lite.TFLiteConverter, ops: list[str]) -> bytes
         debug_dataset=converter.representative_dataset,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=ops),
     )
-    return converter_util.modify_model_io_type(debugger.get_nondebug_quantized_model(), tf.uint8, tf.uint8)
+    return modify_model_io_type(debugger.get_nondebug_quantized_model(), tf.uint8, tf.uint8)
 
 
 def store_repeated_vectors_once(model: bytes) -> bytes:
@@ -88,7 +86,7 @@ def store_repeated_vectors_once(model: bytes) -> bytes:
     return packed(flatbuffer_utils.convert_bytearray_to_object(model))
 
 
-def packed(model: schema.ModelT) -> bytes:
+def packed(model: tflite_schema.ModelT) -> bytes:
     """The TFLite flatbuffer of `model`, each repeated vector written once (`store_repeated_vectors_once`)."""
     builder = _SharingBuilder(1024 * 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")

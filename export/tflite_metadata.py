@@ -16,10 +16,9 @@ import zipfile
 
 import flatbuffers
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.tools import flatbuffer_utils
 
 from edge.runtime.backends import EMBEDDED_PROPERTIES
+from edge.train.compat import flatbuffer_utils, tflite_schema
 
 from .tflite import packed
 
@@ -34,7 +33,7 @@ def with_metadata(model: bytes, properties: dict[str, str]) -> bytes:
     files its labels, one per line, and the `properties` themselves, which edge's runtime reads."""
     labels = json.loads(properties["labels"])
     model_object = flatbuffer_utils.convert_bytearray_to_object(model)
-    buffer, entry = schema.BufferT(), schema.MetadataT()
+    buffer, entry = tflite_schema.BufferT(), tflite_schema.MetadataT()
     buffer.data = np.frombuffer(_metadata(labels, json.loads(properties["input"]), properties), np.uint8)
     model_object.buffers.append(buffer)
     entry.name, entry.buffer = "TFLITE_METADATA", len(model_object.buffers) - 1

@@ -43,9 +43,11 @@ def test_int8_model_takes_raw_pixels_straight_into_integer_ops(sign_digits_run):
     """Calibrated or trained with augmentation (whose noise leaves 0-255), the int8 model's input quantization
     is the identity: anything else costs a requantization in numpy on every call and a float
     DEQUANTIZE/QUANTIZE in the graph."""
+    from edge.train.compat import ops_details
+
     backend = Classifier(sign_digits_run / "export/model_int8.tflite").backend
     assert backend._input["quantization"] == (1.0, 0)
-    assert "DEQUANTIZE" not in {op["op_name"] for op in backend._interpreter._get_ops_details()}
+    assert "DEQUANTIZE" not in {op["op_name"] for op in ops_details(backend._interpreter)}
 
 
 def test_edge_infer_gives_the_classifier_s_answers(sign_digits_run):

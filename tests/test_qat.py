@@ -14,6 +14,7 @@ from edge.export.qat import calibrate_ranges, calibrated, distill, feeding_group
 from edge.export.rounding import round_weights
 from edge.runtime import EdgeError
 from edge.train.augment import augmentation
+from edge.train.compat import flatbuffer_utils, ops_details
 from edge.train.legacy_keras import keras
 
 
@@ -99,7 +100,6 @@ def test_calibrated_ranges_do_not_depend_on_a_dropout_draw(float_model_and_image
 
 def test_int8_tflite_shares_repeated_quantization_vectors_without_changing_a_result(float_model_and_images, tmp_path):
     """The converter writes an all-zero int64 zero point per channel for every tensor; edge stores each once."""
-    from tensorflow.lite.tools import flatbuffer_utils
 
     from edge.export.tflite import int8_tflite
     from edge.runtime.backends import open_backend
@@ -137,7 +137,7 @@ def test_float_layers_stay_float_in_the_int8_tflite_and_its_onnx_translation(flo
     tflite = int8_tflite(quantized, images, group)
     interpreter = Interpreter(model_content=tflite)
     tensors = interpreter.get_tensor_details()
-    float_ops = [tensors[op["outputs"][0]]["name"] for op in interpreter._get_ops_details()
+    float_ops = [tensors[op["outputs"][0]]["name"] for op in ops_details(interpreter)
                  if op["op_name"] == "CONV_2D" and tensors[op["outputs"][0]]["dtype"] == np.float32]  # fmt: skip
     assert len(float_ops) == 1 and "block_16_project_BN" in float_ops[0]
     assert interpreter.get_input_details()[0]["dtype"] == interpreter.get_output_details()[0]["dtype"] == np.uint8

@@ -8,6 +8,7 @@ from ai_edge_litert.interpreter import Interpreter
 from edge.export.rounding import best_rounding, round_weights
 from edge.export.tflite import int8_tflite
 from edge.runtime.backends import LiteRTBackend
+from edge.train.compat import ops_details
 
 
 def output_error(rows: np.ndarray, rounded: np.ndarray, moment: np.ndarray) -> np.ndarray:
@@ -69,7 +70,7 @@ def int8_levels(model: bytes, layer: str) -> np.ndarray:
     interpreter = Interpreter(model_content=model)
     interpreter.allocate_tensors()
     tensors = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
-    for op in interpreter._get_ops_details():
+    for op in ops_details(interpreter):
         if op["op_name"] == "DEPTHWISE_CONV_2D" and f"/{layer}" in tensors[op["outputs"][0]]["name"]:
             return interpreter.get_tensor(op["inputs"][1])[0]
     raise AssertionError(f"no depthwise op for {layer}")

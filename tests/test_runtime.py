@@ -202,7 +202,7 @@ def test_a_lone_onnx_model_runs_with_the_labels_and_input_contract_it_carries(ti
 
 def _without_metadata(model: Path, out: Path) -> Path:
     """`model` as the converter wrote it: no Model Metadata entry and no zip of associated files behind it."""
-    from tensorflow.lite.tools import flatbuffer_utils
+    from edge.train.compat import flatbuffer_utils
 
     bare = flatbuffer_utils.convert_bytearray_to_object(model.read_bytes())
     assert [entry.name for entry in bare.metadata].count(b"TFLITE_METADATA") == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from .compat import BaseRandomLayer
 from .legacy_keras import keras, tf
 
 
@@ -42,7 +43,7 @@ def with_augmentation(model: keras.Model, seed: int, flip: bool = True) -> keras
     return keras.Model(inputs, model(augmentation(seed, flip)(inputs)), name=f"{model.name}_augmented")
 
 
-class RandomGeometry(keras.__internal__.layers.BaseRandomLayer):
+class RandomGeometry(BaseRandomLayer):
     """Per image: a rotation of up to ±`rotation` of a full turn, a zoom by up to ±`zoom`, a shift by up to
     ±`shift` of the width and height, and (with `flip`) a left-right mirror half the time; the same ranges as
     Keras's RandomRotation, RandomZoom and RandomTranslation. Gaps are filled by reflection, as theirs are."""
@@ -99,7 +100,7 @@ def affine_transforms(angles, scales, shifts, mirror, height, width):
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-class UniformNoise(keras.__internal__.layers.BaseRandomLayer):
+class UniformNoise(BaseRandomLayer):
     """Adds independent uniform noise of standard deviation `stddev` to every value while training."""
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs):
