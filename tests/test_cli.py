@@ -124,13 +124,16 @@ def test_eval_refuses_classes_the_model_does_not_know(tiny_run, tmp_path):
     assert_one_line_error(result, 2, "classes the model does not know: giraffe")
 
 
-def test_parity_on_a_labelled_folder_writes_its_report(tiny_run):
-    result = run_edge("parity", tiny_run, "--data", tiny_run.parent / "samples", "--min-agreement", "0", "--max-drop",
-                      "100", "--json")  # fmt: skip
+def test_parity_on_a_labelled_folder_writes_its_report_and_exits_by_its_verdict(tiny_run):
+    samples = tiny_run.parent / "samples"
+    result = run_edge("parity", tiny_run, "--data", samples, "--min-agreement", "0", "--max-drop", "100", "--json")
     report = json.loads(result.stdout)
     assert report["n"] == 4 and report["images"].endswith("samples")
     assert json.loads((tiny_run / "export/parity.json").read_text())["n"] == 4
-    assert result.returncode == (0 if report["passed"] else 1)
+    assert report["passed"] and result.returncode == 0, result.stderr
+    result = run_edge("parity", tiny_run, "--data", samples, "--min-float-agreement", "1.5")  # float cannot pass
+    assert result.returncode == 1 and result.stderr.startswith("parity gate failed: model_float.tflite (agreement ")
+    assert "model.onnx (agreement" in result.stderr and "model_int8" not in result.stderr
 
 
 def test_bench_json_rows_have_the_documented_keys(tiny_run):

@@ -24,13 +24,10 @@ def test_classifier_scores_are_probabilities_and_sorted(tiny_run):
     assert abs(classifier.probabilities(sample).sum() - 1) < 1e-4
 
 
-def test_int8_model_takes_raw_pixels_and_tracks_the_float_model(tiny_run):
-    int8 = Classifier(tiny_run / "export/model_int8.tflite")
-    detail = int8.backend._input
+def test_int8_model_takes_raw_pixels(tiny_run):
+    """(How closely int8 tracks float is measured on a real model: tests/test_parity.py.)"""
+    detail = Classifier(tiny_run / "export/model_int8.tflite").backend._input
     assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)
-    float_model = Classifier(tiny_run / "export/model_float.tflite")
-    for sample in sorted((tiny_run.parent / "samples").rglob("*.jpg")):
-        assert np.abs(int8.probabilities(sample) - float_model.probabilities(sample)).max() < 0.1
 
 
 def test_path_pil_and_array_inputs_give_the_same_result(tiny_run):
