@@ -40,3 +40,11 @@ def run_edge(*args, env: dict | None = None, timeout: float = 900) -> subprocess
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str, code: int = 2) -> None:
+    """A user mistake: exit `code`, and one line on stderr, naming `fragment`, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert fragment in lines[0], lines[0]

@@ -21,7 +21,7 @@ from PIL import Image
 from edge.runtime import Classifier, Manifest
 from edge.runtime.datasets import load_dataset
 
-from .helpers import run_edge
+from .helpers import assert_one_line_error, run_edge
 
 
 def _jpeg(size=(64, 48), seed=0) -> bytes:
@@ -33,13 +33,6 @@ def _jpeg(size=(64, 48), seed=0) -> bytes:
 
 def _bomb(path):
     Image.new("1", (20000, 20000)).save(path)  # 400 megapixels in a few kB
-
-
-def assert_one_line_error(result, fragment: str, code: int = 2) -> None:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert fragment in lines[0], lines[0]
 
 
 BROKEN_IMAGES = {
