@@ -1,4 +1,5 @@
-"""The `edge` command: a thin typer layer over edge.train, edge.export and edge.runtime.
+"""The `edge` command: the training-side commands, whose options are the config dataclasses', and the
+device-side ones each declared in its own module (edge.infer, edge.evaluate, edge.serve, edge.bench, edge.demo).
 
 Training and export import TensorFlow only inside their commands, so `edge --help` and `edge infer` start fast
 and work on a runtime-only install.
@@ -12,9 +13,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from edge import __version__
+from edge import __version__, bench, demo, evaluate, infer, serve
 from edge.config import ExportConfig, Thresholds, TrainConfig
 from edge.options import with_options
 from edge.runtime import EdgeError
@@ -110,178 +110,12 @@ def parity(
         raise typer.Exit(EXIT_FAILED)
 
 
-@app.command("eval")
-def evaluate(
-    model: Annotated[Path, typer.Argument(help="model.keras of a run, or an exported .tflite/.onnx model.")],
-    data_dir: Annotated[Path, typer.Argument(help="DATA_DIR/<class>/* images, class names as in the model.")],
-    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
-    plot: Annotated[
-        Path | None, typer.Option(help="Also draw the confusion matrix to this PNG file.", show_default=False)
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="Inference threads \\[default: all cores].", show_default=False)
-    ] = None,
-) -> None:
-    """Accuracy, balanced accuracy, per-class precision/recall/F1 and the confusion matrix of any model.
-
-    Example: edge eval runs/latest/export/model_int8.tflite data/test --plot confusion.png
-    """
-    from edge.evaluate import run_eval
-
-    run_eval(model, data_dir, as_json=as_json, plot=plot, threads=threads)
-
-
-@app.command()
-def infer(
-    model: Annotated[
-        Path,
-        typer.Argument(
-            help="An exported model (.tflite or .onnx). Its edge.json (beside it, or in its run directory) is used "
-            "when found; otherwise the labels and input contract the model file carries."
-        ),
-    ],
-    images: Annotated[
-        list[Path] | None, typer.Argument(help="Image files or directories of images.", show_default=False)
-    ] = None,
-    source: Annotated[
-        str | None,
-        typer.Option(
-            help="Classify frames instead of files: a camera (0, /dev/video0), a video file, a stream "
-            "(rtsp://...) or picamera (Raspberry Pi camera). Needs the video extra (OpenCV).",
-            show_default=False,
-        ),
-    ] = None,
-    every: Annotated[int, typer.Option(help="--source: classify every N-th frame.")] = 1,
-    max_fps: Annotated[
-        float | None,
-        typer.Option(help="--source: classify at most this many frames a second, drop the rest.", show_default=False),
-    ] = None,
-    top_k: Annotated[int, typer.Option(help="Labels to show per image.")] = 3,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="Inference threads, and threads decoding the next images \\[default: all cores].",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
-    verify: Annotated[bool, typer.Option(help="Check the model's sha256 against edge.json.")] = True,
-) -> None:
-    """Classify images, or a camera's or video's frames, with an exported model, using the preprocessing it was
-    trained with. With --source, one line per frame (--json: frame, top_k, latency_ms); the video's end or
-    Ctrl-C stops with a summary.
-
-    Example: edge infer runs/latest/export/model_int8.tflite photo.jpg --top-k 3
-
-    Example: edge infer model_int8.tflite --source 0 --max-fps 5
-    """
-    from edge.infer import run_infer, run_stream
-
-    if bool(images) == bool(source):
-        raise EdgeError("give image files or --source, not both and not neither (see edge infer --help)")
-    if every < 1 or (max_fps is not None and max_fps <= 0):
-        raise EdgeError("--every must be at least 1 and --max-fps above 0")
-    if source:
-        raise typer.Exit(run_stream(model, source, top_k=top_k, threads=threads, as_json=as_json, verify=verify,
-                                    every=every, max_fps=max_fps))  # fmt: skip
-    raise typer.Exit(run_infer(model, images, top_k=top_k, threads=threads, as_json=as_json, verify=verify))
-
-
-@app.command()
-def serve(
-    model: Annotated[Path, typer.Argument(help="An exported model (.tflite or .onnx), as for edge infer.")],
-    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every network interface.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0: any free port, printed at start).")] = 8080,
-    workers: Annotated[
-        int, typer.Option(help="Copies of the model answering at once; more only help with more cores than threads.")
-    ] = 1,
-    threads: Annotated[
-        int | None, typer.Option(help="Inference threads per copy \\[default: all cores].", show_default=False)
-    ] = None,
-    max_bytes: Annotated[int, typer.Option(help="Largest upload accepted; larger ones get 413.")] = 20_000_000,
-    verify: Annotated[bool, typer.Option(help="Check the model's sha256 against edge.json.")] = True,
-) -> None:
-    """Classify images sent over HTTP; one access-log line per request on stderr; SIGTERM or Ctrl-C stops.
-
-    POST /classify?top_k=3 (the image file as the body): what edge infer --json prints for it, plus latency_ms.
-
-    GET /health: the model, its labels and input contract. Bad uploads get a 4xx with {"error": ...}.
-
-    Example: edge serve runs/latest/export/model_int8.tflite --host 0.0.0.0
-
-    Then: curl --data-binary @photo.jpg localhost:8080/classify
-    """
-    from edge.runtime.serve import log_to_stderr
-    from edge.runtime.serve import serve as run_server
-
-    if workers < 1 or max_bytes < 1 or not 0 <= port <= 65535:
-        raise EdgeError("--workers and --max-bytes must be at least 1, --port from 0 to 65535")
-    answered = run_server(model, host=host, port=port, workers=workers, threads=threads, max_bytes=max_bytes,
-                          verify=verify, announce=log_to_stderr, log=log_to_stderr)  # fmt: skip
-    log_to_stderr(f"stopped after {answered} request{'' if answered == 1 else 's'}")
-
-
-@app.command()
-def bench(
-    models: Annotated[list[Path], typer.Argument(help="Exported models (.tflite, .onnx) with their edge.json.")],
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            help="Images for end-to-end latency: a file, a folder, or DIR/<class>/* for accuracy too "
-            "\\[default: a generated 640x480 JPEG].",
-            show_default=False,
-        ),
-    ] = None,
-    runs: Annotated[int, typer.Option(help="Timed invocations per model (and end-to-end runs, at least).")] = 100,
-    warmup: Annotated[int, typer.Option(help="Untimed invocations first.")] = 10,
-    threads: Annotated[
-        int | None, typer.Option(help="Inference threads \\[default: all cores].", show_default=False)
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of rows instead of the table.")] = False,
-) -> None:
-    """Size, latency (invoke p50/p95, end-to-end p50), peak memory and accuracy of exported models.
-
-    Each model runs in a fresh process, batch 1, after warm-up, through the runtime a device uses.
-
-    Example: edge bench runs/latest/export/*.tflite runs/latest/export/*.onnx --data data/validation
-    """
-    from edge.runtime.bench import bench as run_bench
-    from edge.runtime.bench import rows_as_json
-
-    if runs < 1 or warmup < 0:
-        raise EdgeError("--runs must be at least 1 and --warmup 0 or more")
-    rows = run_bench(models, data, runs=runs, warmup=warmup, threads=threads)
-    if as_json:
-        print(json.dumps(rows_as_json(rows), indent=2))
-        return
-    table = Table("model", "format", "precision", "MB", "p50 ms", "p95 ms", "e2e p50 ms", "peak RSS MB",
-                  "accuracy", box=None, pad_edge=False)  # fmt: skip
-    for row in rows:
-        times = (f"{ms:.2f}" for ms in (row.latency_ms_p50, row.latency_ms_p95, row.e2e_ms_p50))
-        accuracy = "-" if row.accuracy is None else f"{row.accuracy:.4f}"
-        table.add_row(row.model, row.format, row.precision, f"{row.size_mb:.2f}", *times, f"{row.peak_rss_mb:.0f}",
-                      accuracy)  # fmt: skip
-    make_console().print(table)
-
-
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="Where the generated dataset and the run go.")] = Path("runs/demo"),
-    weights: Annotated[
-        str,
-        typer.Option(
-            help="imagenet (EfficientNet-Lite0's, from the package edge's train extra installs: no network "
-            "needed), none (a small MobileNetV2 trains from scratch on 5x the images for 60 epochs, minutes "
-            "longer, exported without the parity gate) or a weights file."
-        ),
-    ] = "imagenet",
-) -> None:
-    """Run the whole job offline on a generated dataset of photo-like shapes: train EfficientNet-Lite0,
-    export --int8 through the parity gate, classify sample photos in every format."""
-    _training_modules("demo")
-    from edge.demo import run_demo
-
-    run_demo(out, weights)
+# The device-side commands and the demo: each module declares its command's options and renders its output.
+app.command("eval")(evaluate.command)
+app.command("infer")(infer.command)
+app.command("serve")(serve.command)
+app.command("bench")(bench.command)
+app.command("demo")(demo.command)
 
 
 def _version(value: bool) -> None:

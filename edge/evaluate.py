@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 from rich.table import Table
 
 from edge.extras import training_extra
@@ -15,6 +17,24 @@ from edge.runtime.console import make_console
 from edge.runtime.datasets import load_labelled
 from edge.runtime.files import atomic_write_bytes
 from edge.runtime.metrics import classification_report
+
+
+def command(
+    model: Annotated[Path, typer.Argument(help="model.keras of a run, or an exported .tflite/.onnx model.")],
+    data_dir: Annotated[Path, typer.Argument(help="DATA_DIR/<class>/* images, class names as in the model.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the confusion matrix to this PNG file.", show_default=False)
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Inference threads \\[default: all cores].", show_default=False)
+    ] = None,
+) -> None:
+    """Accuracy, balanced accuracy, per-class precision/recall/F1 and the confusion matrix of any model.
+
+    Example: edge eval runs/latest/export/model_int8.tflite data/test --plot confusion.png
+    """
+    run_eval(model, data_dir, as_json=as_json, plot=plot, threads=threads)
 
 
 def run_eval(model: Path, data_dir: Path, *, as_json: bool, plot: Path | None, threads: int | None) -> None:

@@ -8,12 +8,67 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.table import Table
 
-from edge.runtime import Classifier, ImageError
+from edge.runtime import Classifier, EdgeError, ImageError
 from edge.runtime.console import make_console
 from edge.runtime.preprocess import IMAGE_EXTENSIONS, image_files
+
+
+def command(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="An exported model (.tflite or .onnx). Its edge.json (beside it, or in its run directory) is used "
+            "when found; otherwise the labels and input contract the model file carries."
+        ),
+    ],
+    images: Annotated[
+        list[Path] | None, typer.Argument(help="Image files or directories of images.", show_default=False)
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Classify frames instead of files: a camera (0, /dev/video0), a video file, a stream "
+            "(rtsp://...) or picamera (Raspberry Pi camera). Needs the video extra (OpenCV).",
+            show_default=False,
+        ),
+    ] = None,
+    every: Annotated[int, typer.Option(help="--source: classify every N-th frame.")] = 1,
+    max_fps: Annotated[
+        float | None,
+        typer.Option(help="--source: classify at most this many frames a second, drop the rest.", show_default=False),
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Labels to show per image.")] = 3,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Inference threads, and threads decoding the next images \\[default: all cores].",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
+    verify: Annotated[bool, typer.Option(help="Check the model's sha256 against edge.json.")] = True,
+) -> None:
+    """Classify images, or a camera's or video's frames, with an exported model, using the preprocessing it was
+    trained with. With --source, one line per frame (--json: frame, top_k, latency_ms); the video's end or
+    Ctrl-C stops with a summary.
+
+    Example: edge infer runs/latest/export/model_int8.tflite photo.jpg --top-k 3
+
+    Example: edge infer model_int8.tflite --source 0 --max-fps 5
+    """
+    if bool(images) == bool(source):
+        raise EdgeError("give image files or --source, not both and not neither (see edge infer --help)")
+    if every < 1 or (max_fps is not None and max_fps <= 0):
+        raise EdgeError("--every must be at least 1 and --max-fps above 0")
+    if source:
+        raise typer.Exit(run_stream(model, source, top_k=top_k, threads=threads, as_json=as_json, verify=verify,
+                                    every=every, max_fps=max_fps))  # fmt: skip
+    raise typer.Exit(run_infer(model, images, top_k=top_k, threads=threads, as_json=as_json, verify=verify))
 
 
 def run_infer(model: Path, images: list[Path], *, top_k: int, threads: int | None, as_json: bool, verify: bool) -> int:
