@@ -6,7 +6,10 @@
    decodes the large one at a reduced DCT scale, so the ratio should stay under 2.
 2. A folder of such photos, one after another (`probabilities`) against `predict_each`, which decodes the next
    ones in threads while the current one runs: milliseconds per image for each size.
-3. `Classifier.probabilities` on a ready uint8 array, and the backend's `run`, against a bare LiteRT
+3. Decoding alone, to at least the model's input size, on the same two JPEGs: Pillow at full scale and in draft
+   mode (what edge does), and OpenCV's reduced decode when OpenCV is installed (the video extra): whether
+   another decoder would do better.
+4. `Classifier.probabilities` on a ready uint8 array, and the backend's `run`, against a bare LiteRT
    `invoke()` with its input already set, same model and threads: the wrapper's overhead.
 Medians of interleaved runs, since this machine is shared and noisy.
 """
@@ -22,6 +25,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from edge.runtime import Classifier
 from edge.runtime.bench import stand_in_photo
@@ -67,10 +71,13 @@ def main() -> None:
                 classifier.predict_each(f, workers=args.threads)
             )
         streams = interleaved_medians(calls, max(3, args.runs // 10))
-    print(
-        f"folder of {STREAM_LENGTH} photos, ms per image: "
-        + ", ".join(f"{name} {ms / STREAM_LENGTH:.2f}" for name, ms in streams.items())
-    )
+        print(
+            f"folder of {STREAM_LENGTH} photos, ms per image: "
+            + ", ".join(f"{name} {ms / STREAM_LENGTH:.2f}" for name, ms in streams.items())
+        )
+        decoders = interleaved_medians(decoder_calls(photos, classifier.input_size), args.runs)
+        for name, ms in decoders.items():
+            print(f"decode only, {name:<44}{ms:>8.2f} ms")
 
     if args.model.suffix != ".tflite":
         return
@@ -89,6 +96,34 @@ def main() -> None:
     base = overhead["bare invoke()"]
     for name, ms in overhead.items():
         print(f"{name:<26}{ms:>8.3f} ms  {ms / base - 1:>+7.1%}")
+
+
+def decoder_calls(photos: dict[str, Path], size: tuple[int, int]) -> dict:
+    """Decode-only calls per photo: Pillow full scale and draft (the smallest DCT scale still >= `size`), and
+    OpenCV's reduced decode at the scale Pillow's draft picks, when OpenCV is installed."""
+
+    def pillow(path: Path, draft: bool) -> None:
+        with Image.open(path) as image:
+            if draft:
+                image.draft("RGB", size[::-1])
+            image.load()
+
+    calls = {}
+    for name, path in photos.items():
+        calls[f"{name} Pillow full scale"] = partial(pillow, path, False)
+        calls[f"{name} Pillow draft (edge)"] = partial(pillow, path, True)
+        try:
+            import cv2
+        except ImportError:
+            continue
+        with Image.open(path) as image:
+            full_width = image.width
+            image.draft("RGB", size[::-1])
+            scale = full_width // image.width
+        flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                8: cv2.IMREAD_REDUCED_COLOR_8}[scale]  # fmt: skip
+        calls[f"{name} OpenCV 1/{scale}"] = partial(cv2.imread, str(path), flag)
+    return calls
 
 
 if __name__ == "__main__":
