@@ -108,13 +108,15 @@ def decoder_calls(photos: dict[str, Path], size: tuple[int, int]) -> dict:
                 image.draft("RGB", size[::-1])
             image.load()
 
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
     calls = {}
     for name, path in photos.items():
         calls[f"{name} Pillow full scale"] = partial(pillow, path, False)
         calls[f"{name} Pillow draft (edge)"] = partial(pillow, path, True)
-        try:
-            import cv2
-        except ImportError:
+        if cv2 is None:
             continue
         with Image.open(path) as image:
             full_width = image.width

@@ -86,15 +86,15 @@ class Staging:
     were."""
 
     def __init__(self, run: RunDir, reference: Reference, properties: dict[str, str], console: Console):
-        self.run, self.folder = run, run.export
+        self.run = run
         self.reference, self.properties, self.console = reference, properties, console
         self.temps: list[Path] = []
         self.artifacts: list[Artifact] = []
         self.measured: dict[str, dict] = {}  #: by file: the parity gate reuses these instead of measuring again
 
     def __enter__(self) -> Staging:
-        self.folder.mkdir(exist_ok=True)
-        for stale in self.folder.glob(".tmp-*"):  # left by an export that was killed
+        self.run.export.mkdir(exist_ok=True)
+        for stale in self.run.export.glob(".tmp-*"):  # left by an export that was killed
             stale.unlink()
         return self
 
@@ -109,7 +109,7 @@ class Staging:
         model_bytes = convert()
         # the labels and input contract in the file: it runs without edge.json in edge, onnxruntime, MediaPipe
         model_bytes = (with_properties if name.endswith(".onnx") else with_metadata)(model_bytes, self.properties)
-        self.temps.append(self.folder / f".tmp-{os.getpid()}-{name}")
+        self.temps.append(self.run.export / f".tmp-{os.getpid()}-{name}")
         atomic_write_bytes(self.temps[-1], model_bytes)
         seconds = round(time.perf_counter() - started, 1)
         self.console.print(f"{name}: measuring on {len(self.reference.images)} validation images")

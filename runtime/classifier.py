@@ -46,8 +46,8 @@ class Classifier:
         self.model_path = Path(model)
         if not self.model_path.is_file():
             raise ModelError(f"{self.model_path}: no such model file")
-        manifest_file = RunDir.manifest_of(self.model_path)
-        manifest = manifest or (Manifest.load(manifest_file) if manifest_file else None)
+        if manifest is None and (manifest_file := RunDir.manifest_of(self.model_path)):
+            manifest = Manifest.load(manifest_file)
         if manifest and verify:  # before the file reaches native code
             manifest.verify(self.model_path)
         self.backend = open_backend(self.model_path, threads)

@@ -35,10 +35,13 @@ def test_infer_gives_the_same_answers_without_tensorflow(runtime_edge, tiny_run,
     args = ("infer", tiny_run / "export" / model, tiny_run.parent / "samples", "--json", "--top-k", "2")
     there, here = runtime_edge(*args), run_edge(*args)
     assert there.returncode == 0, there.stderr
-    answers = [[(row["image"], entry["label"], round(entry["score"], 5)) for entry in row["top_k"]]
-               for row in map(json.loads, there.stdout.splitlines())]  # fmt: skip
-    assert answers == [[(row["image"], entry["label"], round(entry["score"], 5)) for entry in row["top_k"]]
-                       for row in map(json.loads, here.stdout.splitlines())] and len(answers) == 4  # fmt: skip
+    assert _answers(there) == _answers(here) and len(_answers(there)) == 4
+
+
+def _answers(result: subprocess.CompletedProcess) -> list[list[tuple]]:
+    """(image, label, score to 5 places) of each top-k entry of `edge infer --json`'s lines."""
+    return [[(row["image"], entry["label"], round(entry["score"], 5)) for entry in row["top_k"]]
+            for row in map(json.loads, result.stdout.splitlines())]  # fmt: skip
 
 
 def test_eval_of_an_exported_model_works_and_of_a_keras_model_says_what_to_install(runtime_edge, tiny_run):

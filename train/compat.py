@@ -8,12 +8,14 @@ moves one is named in a warning, and tests/test_compat.py exercises each of them
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
 from collections.abc import Callable
 from importlib import metadata
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from .legacy_keras import keras
@@ -22,12 +24,13 @@ from .legacy_keras import keras
 PRIVATE_APIS: list[tuple[str, str]] = []
 
 
-def declared_versions(distribution: str) -> str:
-    """The versions of `distribution` that edge declares (its pyproject pin), as a specifier such as ">=0.8.1,<0.9"."""
+@functools.cache
+def declared_versions(distribution: str) -> SpecifierSet:
+    """The versions of `distribution` that edge declares (its pyproject pin), such as >=0.8.1,<0.9."""
     for line in metadata.requires("edge") or []:
         requirement = Requirement(line)
         if canonicalize_name(requirement.name) == canonicalize_name(distribution):
-            return str(requirement.specifier)
+            return requirement.specifier
     raise LookupError(f"edge declares no dependency on {distribution}")
 
 
@@ -35,7 +38,7 @@ def version_warning(distribution: str, what: str, installed: str | None = None) 
     """Why `what` may not work with the installed `distribution`, or None when its version is one edge declares."""
     installed = installed or metadata.version(distribution)
     declared = declared_versions(distribution)
-    if Requirement(f"{distribution}{declared}").specifier.contains(installed, prereleases=True):
+    if declared.contains(installed, prereleases=True):
         return None
     return (
         f"edge uses {what}, a private API of {distribution}, checked with {distribution}{declared}; "
